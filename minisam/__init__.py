@@ -1,0 +1,24 @@
+"""minisam: Sharpness-Aware Minimization, from scratch, for reading.
+
+    import minisam as ms
+    from minisam import nn, optim
+    import minisam.functional as F
+"""
+
+from . import backend
+from .rng import get_rng_state, manual_seed, set_rng_state
+from .tensor import (
+    Tensor,
+    cat,
+    get_default_dtype,
+    is_grad_enabled,
+    maximum,
+    no_grad,
+    ones,
+    randn,
+    set_default_dtype,
+    stack,
+    zeros,
+)
+
+__version__ = "0.1.0"

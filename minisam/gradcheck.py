@@ -1,0 +1,79 @@
+"""Check a backward pass against central differences.
+
+For every input x that requires a gradient and every element x[i]:
+
+    numerical  = (f(x + eps·e_i) - f(x - eps·e_i)) / (2·eps)
+    analytical = x.grad[i] after f(x).backward()
+
+where f is a fixed random weighting of the function's outputs, ``sum(w * fn(*inputs))``,
+so that every output element takes part. Central differences are accurate to O(eps²),
+but each difference also carries rounding error of about ``machine_eps·|f| / eps``; in
+float64 (machine epsilon 1e-16) both are tiny, in float32 (1e-7) the rounding error
+swamps a small eps. Check gradients in float64: ``minisam.set_default_dtype(np.float64)``.
+
+Use it on your own ops too:
+
+    from minisam.gradcheck import gradcheck
+    x = ms.Tensor(np.random.randn(3, 4), requires_grad=True)
+    gradcheck(lambda x: (x * x).sum(axis=0), [x])     # raises GradcheckError on a mismatch
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """backward() disagrees with central differences."""
+
+
+def _weighted_output(fn, inputs, weights):
+    out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: the function must return a Tensor, got {type(out).__name__}")
+    return out if weights is None else (out * weights).sum()
+
+
+def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-9, seed=0) -> bool:
+    """Raise ``GradcheckError`` unless every analytical gradient matches its central
+    difference within ``atol + rtol·max(|numerical|, |analytical|)``; return True."""
+    inputs = list(inputs)
+    with no_grad():
+        shape = fn(*inputs).shape
+    weights = None
+    if shape != ():  # weight the outputs so a gradient error cannot cancel out in a plain sum
+        local = np.random.default_rng(seed)  # not minisam's generator: leave the user's stream alone
+        weights = Tensor(local.uniform(0.5, 1.5, size=shape), dtype=inputs[0].dtype)
+
+    saved_grads = [x.grad for x in inputs]
+    for x in inputs:
+        x.grad = None
+    _weighted_output(fn, inputs, weights).backward()
+    analytical = [None if x.grad is None else backend.to_host(x.grad).copy() for x in inputs]
+    for x, g in zip(inputs, saved_grads):
+        x.grad = g
+
+    for n, x in enumerate(inputs):
+        if not x.requires_grad:
+            continue
+        received = analytical[n] if analytical[n] is not None else np.zeros(x.shape)
+        for index in np.ndindex(*x.shape):
+            original = x.data[index].item()
+            with no_grad():
+                x.data[index] = original + eps
+                above = _weighted_output(fn, inputs, weights).item()
+                x.data[index] = original - eps
+                below = _weighted_output(fn, inputs, weights).item()
+                x.data[index] = original
+            expected = (above - below) / (2 * eps)
+            got = float(received[index])
+            if not abs(got - expected) <= atol + rtol * max(abs(expected), abs(got)):
+                raise GradcheckError(
+                    f"gradcheck: input {n} (shape {x.shape}, {x.dtype}) at index {index}: "
+                    f"expected {expected:.10g} (central difference, eps={eps:g}), "
+                    f"received {got:.10g} (backward); difference {got - expected:.3g}"
+                )
+    return True

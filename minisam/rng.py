@@ -1,0 +1,55 @@
+"""The one source of randomness in minisam.
+
+Every random number the library uses -- weight initialisation, dropout masks, data
+shuffling, label noise, random directions for loss slices -- is drawn from a single
+NumPy ``Generator`` on the host and then moved to the backend. A seed therefore gives
+the same numbers on NumPy and on CuPy, and a run can be checkpointed and resumed by
+saving ``get_rng_state()`` beside the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_generator = np.random.Generator(np.random.PCG64())
+_MASK64 = (1 << 64) - 1
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every random source minisam uses."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
+    global _generator
+    _generator = np.random.Generator(np.random.PCG64(int(seed)))
+
+
+def generator() -> np.random.Generator:
+    """The host generator. Draw from it, don't keep it: manual_seed replaces it."""
+    return _generator
+
+
+def get_rng_state() -> np.ndarray:
+    """The generator's state as six uint64 words, so it fits a plain ``.npz`` checkpoint."""
+    state = _generator.bit_generator.state
+    words = []
+    for big in (state["state"]["state"], state["state"]["inc"]):
+        words += [big >> 64, big & _MASK64]
+    words += [state["has_uint32"], state["uinteger"]]
+    return np.array(words, dtype=np.uint64)
+
+
+def set_rng_state(state) -> None:
+    """Restore a state returned by ``get_rng_state``."""
+    words = np.asarray(state)
+    if words.shape != (6,) or words.dtype != np.uint64:
+        raise ValueError(
+            "set_rng_state expects the uint64 array of shape (6,) returned by get_rng_state, "
+            f"got dtype {words.dtype} and shape {words.shape}"
+        )
+    w = [int(v) for v in words]
+    _generator.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},
+        "has_uint32": w[4],
+        "uinteger": w[5],
+    }
