@@ -1,0 +1,159 @@
+"""The figures the demo and the lessons share.
+
+Each helper draws one kind of figure on a Matplotlib ``Axes`` (made for you when you pass
+none) from plain NumPy arrays, and returns the Axes, so a lesson cell stays one line
+and every figure gets a title, axis labels and a legend. ``save(fig, path)`` writes a
+small PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+# One colour per optimizer everywhere, so a reader learns them once.
+COLORS = {"SGD": "tab:blue", "SAM": "tab:orange", "XSAM": "tab:green", "ASAM": "tab:purple"}
+
+
+def color_of(name: str, index: int = 0) -> str:
+    for key, color in COLORS.items():
+        if name.upper().startswith(key):
+            return color
+    return f"C{index % 10}"
+
+
+def _axes(ax, figsize=(5.5, 4.2)):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1]
+
+
+def save(fig, path, dpi: int = 90) -> Path:
+    """Write ``fig`` as a PNG (modest dpi keeps notebooks and the repository small)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def grid_values(loss_fn, bounds, resolution: int = 120):
+    """Evaluate ``loss_fn(point)`` (a 2-vector -> float) on a grid over
+    ``bounds = ((x_min, x_max), (y_min, y_max))``; returns X, Y, Z for ``contour_paths``."""
+    (x0, x1), (y0, y1) = bounds
+    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+    X, Y = np.meshgrid(xs, ys)
+    Z = np.array([[loss_fn(np.array([x, y])) for x in xs] for y in ys])
+    return X, Y, Z
+
+
+def contour_paths(X, Y, Z, paths=None, minima=None, ax=None, title="Loss landscape",
+                  levels=30, xlabel=r"$\theta_1$", ylabel=r"$\theta_2$"):
+    """Filled contours of a 2-D loss with optimizer paths drawn on top.
+
+    paths:  {name: array (steps+1, 2)}, drawn from a circle (start) to a star (end).
+    minima: {label: (x, y)}, marked with a black cross.
+    """
+    ax = _axes(ax)
+    filled = ax.contourf(X, Y, Z, levels=levels, cmap="viridis")
+    ax.contour(X, Y, Z, levels=levels, colors="k", linewidths=0.3, alpha=0.4)
+    ax.figure.colorbar(filled, ax=ax, label="loss")
+    for i, (name, path) in enumerate((paths or {}).items()):
+        path = np.asarray(path)
+        color = color_of(name, i)
+        ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=1.8, label=name)
+        ax.plot(*path[0], "o", color=color, ms=6, mec="white")
+        ax.plot(*path[-1], "*", color=color, ms=13, mec="white")
+    for label, (x, y) in (minima or {}).items():
+        ax.plot(x, y, "x", color="black", ms=9, mew=2)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), color="white")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if paths:
+        ax.legend(loc="upper right", framealpha=0.9)
+    return ax
+
+
+def basin_map(labels, bounds, names, ax=None, title="Where each start ends up"):
+    """A grid of starting points coloured by the minimum the optimizer reached.
+
+    labels: integer array (rows = y, columns = x) indexing ``names``; -1 means "neither".
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax, figsize=(4.5, 4.2))
+    palette = ["#d9d9d9", "#e6550d", "#3182bd", "#31a354", "#756bb1"][: len(names) + 1]
+    (x0, x1), (y0, y1) = bounds
+    ax.imshow(np.asarray(labels) + 1, origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
+              cmap=ListedColormap(palette), vmin=0, vmax=len(palette) - 1, interpolation="nearest")
+    handles = [Patch(color=palette[i + 1], label=n) for i, n in enumerate(names)]
+    handles.append(Patch(color=palette[0], label="neither"))
+    ax.legend(handles=handles, loc="upper right", framealpha=0.9, fontsize=8)
+    ax.set(title=title, xlabel=r"start $\theta_1$", ylabel=r"start $\theta_2$")
+    return ax
+
+
+def learning_curves(curves, ax=None, title="Learning curves", xlabel="epoch", ylabel="loss"):
+    """Mean ± one standard deviation over seeds.
+
+    curves: {name: array (seeds, points)} (a 1-D array is one seed).
+    """
+    ax = _axes(ax)
+    for i, (name, runs) in enumerate(curves.items()):
+        runs = np.atleast_2d(np.asarray(runs, dtype=float))
+        mean, std = runs.mean(axis=0), runs.std(axis=0)
+        x = np.arange(1, runs.shape[1] + 1)
+        color = color_of(name, i)
+        label = name if len(runs) == 1 else f"{name} (mean ± std, {len(runs)} seeds)"
+        ax.plot(x, mean, color=color, lw=1.8, label=label)
+        if len(runs) > 1:
+            ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def bar_chart(values, ax=None, title="", ylabel="", errors=None):
+    """One bar per name, with an error bar when ``errors`` (same keys) is given."""
+    ax = _axes(ax, figsize=(4.5, 3.6))
+    names = list(values)
+    heights = [values[n] for n in names]
+    yerr = [errors[n] for n in names] if errors else None
+    bars = ax.bar(names, heights, yerr=yerr, capsize=5,
+                  color=[color_of(n, i) for i, n in enumerate(names)], label=names)
+    ax.bar_label(bars, fmt="%.3g", padding=3, fontsize=8)
+    ax.set(title=title, ylabel=ylabel, xlabel="optimizer")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def loss_slices(alphas, curves, ax=None, title="Loss along a direction",
+                xlabel=r"step along the direction $\alpha$", ylabel="loss"):
+    """1-D loss slices, one line per name: curves = {name: losses at ``alphas``}."""
+    ax = _axes(ax)
+    for i, (name, losses) in enumerate(curves.items()):
+        ax.plot(alphas, losses, color=color_of(name, i), lw=1.8, label=name)
+    ax.axvline(0, color="gray", lw=0.8, ls=":")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def probe_curve(alphas, losses, alpha_star=None, ax=None,
+                title=r"XSAM probe loss along the arc $v(\alpha)$"):
+    """Loss at θ + ρ_max·v(α) for each probed α, with the chosen α* and the two special
+    directions α = 0 (v₀, the ascent direction) and α = 1 (v₁, SAM's gradient)."""
+    ax = _axes(ax)
+    ax.plot(alphas, losses, "o-", color=COLORS["XSAM"], ms=4, label="probe loss")
+    ax.axvline(0, color=COLORS["SGD"], ls="--", lw=1, label=r"$\alpha=0$: $v_0$")
+    ax.axvline(1, color=COLORS["SAM"], ls="--", lw=1, label=r"$\alpha=1$: $v_1$ (SAM)")
+    if alpha_star is not None:
+        ax.axvline(alpha_star, color="black", lw=1.5, label=rf"$\alpha^*={alpha_star:.1f}$")
+    ax.set(title=title, xlabel=r"$\alpha$", ylabel=r"loss at $\theta+\rho_{max} v(\alpha)$")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
