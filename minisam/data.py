@@ -306,6 +306,39 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
     return _shuffled(x, np.repeat(np.arange(len(centers)), sizes))
 
 
+TOY_SETS = ("moons", "spirals", "blobs")
+
+
+def load_toy(name: str, n_train: int = 500, n_test: int = 500, seed: int = 0, noise=None) -> Dataset:
+    """A toy set as a ``Dataset``: ``name`` one of "moons", "spirals", "blobs".
+
+    Train and test come from one draw of ``n_train + n_test`` points, split in that
+    order. The draw is made from ``manual_seed(seed)`` and the library generator is put
+    back afterwards, so the data depend on ``seed`` alone and the run's own random
+    stream is untouched. ``noise`` overrides the generator's noise (std for blobs).
+    Inputs are left unstandardised: they are already of order one.
+    """
+    if name not in TOY_SETS:
+        raise ValueError(f"unknown toy data set {name!r}; expected one of {', '.join(TOY_SETS)}")
+    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    n = n_train + n_test
+    saved = rng.get_rng_state()
+    rng.manual_seed(seed)
+    try:
+        if name == "moons":
+            x, y = two_moons(n, noise=0.1 if noise is None else noise)
+        elif name == "spirals":
+            x, y = spirals(n, classes=3, noise=0.2 if noise is None else noise)
+        else:
+            x, y = gaussian_blobs(n, centers=3, std=1.0 if noise is None else noise)
+    finally:
+        rng.set_rng_state(saved)
+    return Dataset(
+        x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:],
+        x_val=None, y_val=None, num_classes=int(y.max()) + 1, name=name,
+    )  # fmt: skip
+
+
 # ---- label noise --------------------------------------------------------------------------
 def add_label_noise(y, fraction: float, num_classes: int, seed: int | None = None):
     """Symmetric label noise: exactly ``round(fraction * n)`` labels, chosen at random, each

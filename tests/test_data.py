@@ -243,3 +243,16 @@ def test_label_noise_is_seeded_by_seed_or_library_generator():
 def test_label_noise_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         data.add_label_noise(*args)
+
+
+def test_load_toy_depends_on_its_seed_only_and_leaves_the_library_stream_alone():
+    ms.manual_seed(11)
+    expected_next = ms.rng.generator().standard_normal()
+    ms.manual_seed(11)
+    a = data.load_toy("spirals", n_train=90, n_test=30, seed=3)
+    assert ms.rng.generator().standard_normal() == expected_next
+    b = data.load_toy("spirals", n_train=90, n_test=30, seed=3)
+    assert np.array_equal(a.x_train, b.x_train) and a.x_test.shape == (30, 2)
+    assert a.num_classes == 3 and a.name == "spirals"
+    with pytest.raises(ValueError, match="moons, spirals, blobs"):
+        data.load_toy("circles")
