@@ -1,0 +1,198 @@
+"""Checkpoints: nested dicts of arrays and numbers in one ``.npz`` file, without pickle.
+
+    ms.save({"model": model.state_dict(), "optim": opt.state_dict(),
+             "rng": ms.get_rng_state(), "epoch": 3}, "run.npz")
+    checkpoint = ms.load("run.npz")          # the same structure; arrays come back as NumPy
+
+A pickle can run arbitrary code when it is loaded, so minisam never writes or reads one
+(``allow_pickle=False``). Instead the nested structure is flattened: every value becomes
+one array in the ``.npz``, named by a type tag and the path of keys that leads to it,
+
+    "dict:"                      the root is a dict (value: its number of entries)
+    "dict:model"                 obj["model"] is a dict
+    "array:model/0.weight"       obj["model"]["0.weight"], an array
+    "int:epoch"                  obj["epoch"], stored as int64, loaded as a Python int
+    "list:optim/momentum"        a list (value: its length); its items are ".../0", ".../1"
+
+The tag keeps ints ints and floats floats, and records empty containers and ``None``.
+Keys must be strings; "/" and "%" inside a key are escaped as "%2F" and "%25". A marker
+entry identifies the file as minisam's, so a foreign ``.npz`` is refused by name.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from . import backend
+
+FORMAT = "minisam-checkpoint-1"
+_MARKER = "__minisam__"
+_CONTAINERS = {"dict": dict, "list": list, "tuple": tuple}
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable minisam checkpoint (damaged, truncated or foreign)."""
+
+
+def _escape(key: str) -> str:
+    return key.replace("%", "%25").replace("/", "%2F")
+
+
+def _unescape(part: str) -> str:
+    return part.replace("%2F", "/").replace("%25", "%")
+
+
+def _flatten(obj, path: str, out: dict) -> None:
+    """Add one entry per value (and per container) of ``obj`` to ``out``."""
+    if isinstance(obj, dict):
+        out[f"dict:{path}"] = np.array(len(obj), dtype=np.int64)
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"ms.save: dictionary keys must be strings, got {key!r} "
+                    f"({type(key).__name__}) at {path or 'the top level'!r}"
+                )
+            _flatten(value, f"{path}/{_escape(key)}" if path else _escape(key), out)
+        return
+    if isinstance(obj, (list, tuple)):
+        kind = "list" if isinstance(obj, list) else "tuple"
+        out[f"{kind}:{path}"] = np.array(len(obj), dtype=np.int64)
+        for i, value in enumerate(obj):
+            _flatten(value, f"{path}/{i}" if path else str(i), out)
+        return
+    if obj is None:
+        out[f"none:{path}"] = np.zeros(0, dtype=np.int8)
+    elif isinstance(obj, bool):  # before int: bool is a subclass of int
+        out[f"bool:{path}"] = np.array(obj)
+    elif isinstance(obj, int):
+        if not -(2**63) <= obj < 2**63:
+            raise OverflowError(f"ms.save: integer at {path!r} does not fit in int64: {obj}")
+        out[f"int:{path}"] = np.array(obj, dtype=np.int64)
+    elif isinstance(obj, float):
+        out[f"float:{path}"] = np.array(obj, dtype=np.float64)
+    elif isinstance(obj, str):
+        out[f"str:{path}"] = np.array(obj, dtype=np.str_)
+    else:
+        data = getattr(obj, "data", obj) if type(obj).__name__ in ("Tensor", "Parameter") else obj
+        try:
+            array = np.asarray(backend.to_host(data))
+        except Exception:
+            array = None
+        if array is None or array.dtype.kind in "OV":
+            raise TypeError(
+                f"ms.save: cannot store {type(obj).__name__} at {path or 'the top level'!r}; "
+                "expected dicts, lists, arrays, numbers, strings, booleans or None"
+            )
+        out[f"array:{path}"] = array
+
+
+def save(obj, path) -> None:
+    """Write ``obj`` (nested dicts/lists/tuples of arrays, numbers, str, bool, None) to
+    ``path`` as one ``.npz``. The file is written beside ``path`` and then renamed into
+    place, so an interrupted save never destroys the previous checkpoint."""
+    entries = {_MARKER: np.array(FORMAT)}
+    _flatten(obj, "", entries)
+    path = os.fspath(path)
+    partial = f"{path}.partial"
+    with open(partial, "wb") as file:  # a file object: np.savez would otherwise append ".npz"
+        np.savez(file, **entries)
+    os.replace(partial, path)
+
+
+def _decode_leaf(tag, array):
+    if tag == "array":
+        return array
+    if tag == "none":
+        return None
+    if array.ndim != 0:
+        raise ValueError(f"a {tag} entry must be a single value, got shape {array.shape}")
+    return {"bool": bool, "int": int, "float": float, "str": str}[tag](array.item())
+
+
+def _unflatten(entries: dict):
+    """Rebuild the nested structure from ``{"tag:path": array}``."""
+    nodes = {}  # path -> (kind, value): containers are filled in, then tuples frozen
+    for name, array in entries.items():
+        tag, sep, path = name.partition(":")
+        if not sep:
+            raise ValueError(f"entry {name!r} has no type tag")
+        if tag in _CONTAINERS:
+            if array.ndim != 0 or array.dtype.kind not in "iu":
+                raise ValueError(f"container entry {name!r} must hold its length")
+            size = int(array)
+            nodes[path] = (tag, {} if tag == "dict" else [None] * size, size)
+        elif tag in ("array", "none", "bool", "int", "float", "str"):
+            nodes[path] = ("leaf", _decode_leaf(tag, array), None)
+        else:
+            raise ValueError(f"entry {name!r} has an unknown type tag {tag!r}")
+    if "" not in nodes:
+        raise ValueError("no top-level entry")
+
+    # Attach every node to its parent, children before deeper grandchildren don't matter:
+    # containers are mutable, so order of attachment is free.
+    filled = {p: 0 for p, (kind, _, _) in nodes.items() if kind != "leaf"}
+    for path, (_, value, _) in nodes.items():
+        if path == "":
+            continue
+        parent_path, _, last = path.rpartition("/")
+        if parent_path not in nodes or nodes[parent_path][0] == "leaf":
+            raise ValueError(f"entry {path!r} has no parent container")
+        kind, container, size = nodes[parent_path]
+        if kind == "dict":
+            container[_unescape(last)] = value
+        else:
+            if not last.isdigit() or int(last) >= size:
+                raise ValueError(f"entry {path!r}: index out of range for a {kind} of {size}")
+            container[int(last)] = value
+        filled[parent_path] += 1
+    for path, count in filled.items():
+        if count != nodes[path][2]:
+            raise ValueError(f"container {path!r} should have {nodes[path][2]} items, found {count}")
+
+    # Tuples were built as lists (so they could be filled); freeze them, deepest first.
+    for path in sorted(filled, key=lambda p: -p.count("/") if p else 1):
+        kind, container, _ = nodes[path]
+        if kind == "tuple":
+            frozen = tuple(container)
+            nodes[path] = (kind, frozen, None)
+            if path:
+                parent_path, _, last = path.rpartition("/")
+                parent = nodes[parent_path][1]
+                parent[_unescape(last) if nodes[parent_path][0] == "dict" else int(last)] = frozen
+    return nodes[""][1]
+
+
+def load(path):
+    """Read a file written by ``save``; arrays come back as host NumPy arrays.
+
+    Raises ``CheckpointError`` naming the file when it is damaged, truncated, or not a
+    minisam checkpoint; ``FileNotFoundError`` when it does not exist."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"ms.load: no such file: {path!r}")
+    with open(path, "rb") as file:
+        magic = file.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive, and zips start with "PK"
+        raise CheckpointError(
+            f"ms.load: {path!r} is not a minisam checkpoint: it is not an .npz (zip) archive"
+            + (" (the file is empty)" if not magic else "")
+        )
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array (.npy), not an .npz archive")
+        with archive:
+            if _MARKER not in archive.files:
+                raise ValueError("it is an .npz archive but was not written by ms.save")
+            marker = archive[_MARKER]
+            if marker.shape != () or str(marker) != FORMAT:
+                raise ValueError(f"unknown format marker {marker!r} (expected {FORMAT!r})")
+            entries = {name: archive[name] for name in archive.files if name != _MARKER}
+        return _unflatten(entries)
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, TypeError) as err:
+        raise CheckpointError(
+            f"ms.load: {path!r} is not a readable minisam checkpoint: {err}"
+        ) from None
