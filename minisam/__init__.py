@@ -6,7 +6,9 @@
 """
 
 from . import backend
+from . import nn, optim
 from .rng import get_rng_state, manual_seed, set_rng_state
+from .serialization import load, save
 from .tensor import (
     Tensor,
     cat,
