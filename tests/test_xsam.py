@@ -1,0 +1,238 @@
+"""XSAM: each rule of ALGORITHMS.md, named in a test."""
+
+import math
+
+import numpy as np
+import pytest
+from reference_sam import XSAMReference
+from test_sam import GradientRecorder, compare_with_reference, quadratic
+
+import minisam as ms
+import minisam.functional as F
+from minisam import models, nn, optim
+
+
+def _mlp_problem(seed=0):
+    ms.manual_seed(seed)
+    model = models.MLP([5, 7, 3], activation="tanh")
+    r = np.random.default_rng(seed)
+    x, y = ms.Tensor(r.standard_normal((12, 5))), r.integers(0, 3, 12)
+    return model, (lambda: F.cross_entropy(model(x), y))
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_xsam_with_alpha_fixed_at_1_equals_sam_for_k_1_and_k_3(float64, k):
+    trajectories = []
+    for make in (lambda b: optim.SAM(b, rho=0.3, steps=k),
+                 lambda b: optim.XSAM(b, rho=0.3, steps=k, alpha=1.0, search_every=0)):
+        model, closure = _mlp_problem()
+        opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+        for _ in range(4):
+            opt.step(closure)
+        trajectories.append(np.concatenate([p.numpy().ravel() for p in model.parameters()]))
+    np.testing.assert_allclose(trajectories[1], trajectories[0], rtol=0, atol=1e-12)
+
+
+def test_xsam_alpha_0_with_k_1_gives_norm_g1_times_g0_over_norm_g0(float64):
+    theta, h, closure = quadratic()
+    start = theta.numpy()
+    base = GradientRecorder([theta])
+    rho = 0.4
+    optim.XSAM(base, rho=rho, alpha=0.0, search_every=0).step(closure)
+    g0 = h @ start
+    g1 = h @ (start + rho * g0 / np.linalg.norm(g0))
+    expected = np.linalg.norm(g1) * g0 / np.linalg.norm(g0)  # the paper's "SGD+"
+    # (rtol 1e-10, not 1e-12: the guard ε₀ = 1e-12 in ‖·‖ + ε₀ shifts results by ~ε₀/‖g‖)
+    np.testing.assert_allclose(base.received[0][0], expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 1.7, 2.0])
+@pytest.mark.parametrize("k", [1, 2])
+def test_xsam_update_norm_is_the_norm_of_gk_for_every_alpha(float64, alpha, k):
+    model, closure = _mlp_problem()
+    params = list(model.parameters())
+    base = GradientRecorder(params)
+    opt = optim.XSAM(base, rho=0.5, steps=k, alpha=alpha, search_every=0)
+    opt.step(closure)
+    update_norm = math.sqrt(sum(np.sum(g**2) for g in base.received[0]))
+    assert update_norm == pytest.approx(opt.diagnostics["gk_norm"], rel=1e-10)  # up to ε₀/‖g‖
+    assert opt.diagnostics["alpha"] == alpha
+
+
+def test_every_probe_lies_at_distance_rho_max_from_theta(float64):
+    model, loss = _mlp_problem()
+    params = list(model.parameters())
+    start = np.concatenate([p.numpy().ravel() for p in params])
+    probe_distances = []
+
+    def closure():
+        if not ms.is_grad_enabled():  # a probe: evaluated without gradients
+            here = np.concatenate([p.numpy().ravel() for p in params])
+            probe_distances.append(np.linalg.norm(here - start))
+        return loss()
+
+    opt = optim.XSAM(optim.SGD(params, lr=0.1), rho=0.1, rho_max=0.35, steps=2, search_every=1)
+    opt.step(closure)
+    assert len(probe_distances) == 21
+    np.testing.assert_allclose(probe_distances, 0.35, rtol=1e-10)
+
+
+def test_rho_max_defaults_to_twice_rho():
+    assert optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), rho=0.15).rho_max == 0.3
+
+
+def test_default_grid_has_21_points_including_0_and_1():
+    opt = optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1))
+    grid = opt.alpha_grid
+    assert len(grid) == 21 and grid[0] == 0.0 and grid[10] == 1.0 and grid[-1] == pytest.approx(2.0)
+    assert (opt.rho, opt.rho_max, opt.alpha, opt.alpha_max, opt.alpha_step, opt.steps,
+            opt.search_every) == (0.05, 0.1, 1.0, 2.0, 0.1, 1, 100)
+
+
+def test_ties_go_to_the_smallest_alpha(float64):
+    theta, _, loss = quadratic()
+    probe_values = iter([1.0, 2.0, 3.0, 3.0, 3.0, 2.0] + [0.0] * 15)
+
+    def closure():
+        if ms.is_grad_enabled():
+            return loss()
+        return ms.Tensor(next(probe_values))
+
+    opt = optim.XSAM(optim.SGD([theta], lr=0.0), rho=0.1, search_every=1)
+    opt.step(closure)
+    assert opt.alpha == opt.alpha_grid[2]
+    assert [v for _, v in opt.diagnostics["probe_losses"][:6]] == [1.0, 2.0, 3.0, 3.0, 3.0, 2.0]
+
+    flat = optim.XSAM(optim.SGD([theta], lr=0.0), rho=0.1, search_every=1)
+    flat.step(lambda: loss() if ms.is_grad_enabled() else ms.Tensor(7.0))
+    assert flat.alpha == 0.0  # all probes equal: the smallest α
+
+
+@pytest.mark.parametrize("every, searched", [(3, [0, 3, 6]), (1, list(range(7))), (0, [])])
+def test_searches_happen_at_steps_0_N_2N_and_never_when_N_is_0(float64, every, searched):
+    model, loss = _mlp_problem()
+    probes_per_step, probes = [], []
+
+    def closure():
+        if not ms.is_grad_enabled():
+            probes.append(1)
+        return loss()
+
+    opt = optim.XSAM(optim.SGD(model.parameters(), lr=0.1), rho=0.2, alpha=0.4, search_every=every)
+    for _ in range(7):
+        before = len(probes)
+        opt.step(closure)
+        probes_per_step.append(len(probes) - before)
+        assert opt.diagnostics["searched"] == (opt.diagnostics["step"] in searched)
+    assert [i for i, n in enumerate(probes_per_step) if n] == searched
+    assert all(n in (0, 21) for n in probes_per_step)
+    if every == 0:
+        assert opt.alpha == 0.4  # never searched: α stays as given
+
+
+def test_alpha_star_is_the_best_probe_and_is_kept_until_the_next_search(float64):
+    model, loss = _mlp_problem()
+    opt = optim.XSAM(optim.SGD(model.parameters(), lr=0.1), rho=0.3, search_every=3)
+    opt.step(loss)
+    probes = opt.diagnostics["probe_losses"]
+    alpha_star = max(probes, key=lambda t: t[1])[0]
+    assert opt.alpha == alpha_star
+    for _ in range(2):
+        opt.step(loss)
+        assert opt.diagnostics["alpha"] == alpha_star and opt.diagnostics["probe_losses"] == []
+
+
+@pytest.mark.parametrize("rho, relation", [(2.0, "parallel"), (0.8, "anti-parallel")])
+def test_v0_parallel_to_v1_stays_finite_and_uses_v1(float64, rho, relation):
+    # In one dimension v₀ and v₁ are always (anti)parallel: sin ψ = 0, the slerp falls
+    # back to v₁, and the update is g_k for every α -- the same as SAM's.
+    x = nn.Parameter(np.array([0.5]))
+
+    def closure():
+        return (x * x - 1.0) ** 2  # L = (x² − 1)²
+
+    base = GradientRecorder([x])
+    opt = optim.XSAM(base, rho=rho, search_every=1)
+    opt.step(lambda: closure().sum())
+    d = opt.diagnostics
+    assert d["cos_psi"] == pytest.approx(1.0 if relation == "parallel" else -1.0)
+    assert all(math.isfinite(v) for _, v in d["probe_losses"])
+    point = 0.5 - rho  # the gradient at 0.5 is negative
+    np.testing.assert_allclose(base.received[0][0], [4 * point * (point**2 - 1)], rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_xsam_on_a_zero_gradient_loss_keeps_parameters_finite(float64, k):
+    theta = nn.Parameter(np.array([1.0, -2.0, 3.0]))
+    opt = optim.XSAM(optim.SGD([theta], lr=0.1, momentum=0.9), steps=k, search_every=1)
+    for _ in range(3):
+        opt.step(lambda: (theta * 0.0).sum())
+    assert np.array_equal(theta.numpy(), [1.0, -2.0, 3.0])
+    d = opt.diagnostics
+    assert all(math.isfinite(d[key]) for key in ("gk_norm", "cos_psi", "psi", "alpha"))
+
+
+def test_xsam_diagnostics_record_every_quantity_of_the_step(float64):
+    model, loss = _mlp_problem()
+    opt = optim.XSAM(optim.SGD(model.parameters(), lr=0.1), rho=0.2, steps=2, search_every=1)
+    returned = opt.step(loss)
+    d = opt.diagnostics
+    for key in ("loss", "ascent_loss", "g0_norm", "gk_norm", "ascent_distance", "cos_psi", "psi",
+                "alpha", "searched", "probe_losses", "step"):
+        assert key in d, key
+    assert d["loss"] == returned.item()
+    assert d["ascent_distance"] == pytest.approx(0.2, rel=1e-2)  # ≤ ρ, close to it for k = 2
+    assert d["psi"] == pytest.approx(math.acos(d["cos_psi"]))
+    assert [a for a, _ in d["probe_losses"]] == opt.alpha_grid
+    assert d["alpha"] == max(d["probe_losses"], key=lambda t: t[1])[0]
+
+
+def test_xsam_lr_and_schedulers_act_on_the_base():
+    base = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.2)
+    opt = optim.XSAM(base)
+    sched = optim.StepLR(opt, step_size=1, gamma=0.5)
+    sched.step()
+    assert base.lr == 0.1 and opt.lr == 0.1
+
+
+@pytest.mark.parametrize("kwargs", [{"rho": -1}, {"rho_max": -0.1}, {"alpha_step": 0},
+                                    {"search_every": -1}, {"steps": 0}])
+def test_xsam_rejects_invalid_hyper_parameters_by_name(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), **kwargs)
+
+
+def test_xsam_state_dict_keeps_alpha_and_the_search_counter(float64):
+    model, loss = _mlp_problem()
+    opt = optim.XSAM(optim.SGD(model.parameters(), lr=0.1, momentum=0.9), rho=0.3, search_every=2)
+    opt.step(loss)
+    state = opt.state_dict()
+    fresh = optim.XSAM(optim.SGD(model.parameters(), lr=0.1))
+    fresh.load_state_dict(state)
+    assert (fresh.alpha, fresh.step_count, fresh.search_every, fresh.rho) == (opt.alpha, 1, 2, 0.3)
+    assert fresh.base.momentum == 0.9
+    bad = dict(state, base={**state["base"], "momentum_buffers": [np.zeros(1)] * 4})
+    with pytest.raises(ValueError, match="momentum_buffers"):
+        fresh.load_state_dict(bad)
+
+
+# ---- against the independent NumPy implementation --------------------------------------
+@pytest.mark.parametrize(
+    "settings",
+    [dict(rho=0.2, alpha=1.0, search_every=0),
+     dict(rho=0.2, search_every=1),
+     dict(rho=0.2, steps=3, search_every=2),
+     dict(rho=0.2, alpha=0.0, search_every=0)],
+    ids=["alpha-1", "search-every-step", "3-step-search-every-2", "alpha-0"],
+)
+def test_xsam_matches_the_numpy_reference_step_for_step(float64, settings):
+    reference = XSAMReference(rho=settings["rho"], alpha=settings.get("alpha", 1.0),
+                              k=settings.get("steps", 1), search_every=settings["search_every"])
+    made = []
+
+    def make(base):
+        made.append(optim.XSAM(base, **settings))
+        return made[0]
+
+    compare_with_reference(make, reference.gradient)
+    assert made[0].alpha == pytest.approx(reference.alpha, abs=1e-12)
