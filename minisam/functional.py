@@ -540,8 +540,9 @@ def batch_norm(
             raise ValueError(
                 "batch_norm: eval mode (training=False) needs running_mean and running_var"
             )
-        centered = x.data - running_mean.reshape(per_channel)
-        var = running_var.reshape(per_channel)
+        # the running stats may be kept in another precision; normalise in x's own dtype
+        centered = x.data - running_mean.astype(x.dtype, copy=False).reshape(per_channel)
+        var = running_var.astype(x.dtype, copy=False).reshape(per_channel)
     inv_std = 1 / xp.sqrt(var + eps)
     normalized = centered * inv_std
     out = normalized
