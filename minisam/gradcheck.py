@@ -42,7 +42,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-9, seed=0) -> bool:
     difference within ``atol + rtol·max(|numerical|, |analytical|)``; return True."""
     inputs = list(inputs)
     with no_grad():
-        shape = fn(*inputs).shape
+        shape = _weighted_output(fn, inputs, None).shape  # (checks it returns a Tensor)
     weights = None
     if shape != ():  # weight the outputs so a gradient error cannot cancel out in a plain sum
         local = np.random.default_rng(seed)  # not minisam's generator: leave the user's stream alone
