@@ -44,7 +44,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"MLP needs at least an input and an output size, got {sizes}")
         make_activation = _activation(activation)
         layers = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(nn.Linear(n_in, n_out))
             if i < len(sizes) - 2:
                 layers.append(make_activation())

@@ -193,7 +193,7 @@ class Module:
         converted = {}
         for name, target in targets.items():
             value = state[name]
-            shape = tuple(getattr(value, "shape", np.shape(value)))
+            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
             if shape != target.shape:
                 raise ValueError(
                     f"load_state_dict: {name!r} has shape {shape} in the state, "
@@ -202,7 +202,9 @@ class Module:
             try:
                 converted[name] = backend.to_device(value, target.dtype)
             except (TypeError, ValueError) as err:
-                raise ValueError(f"load_state_dict: {name!r} cannot be read as {target.dtype}: {err}") from None
+                raise ValueError(
+                    f"load_state_dict: {name!r} cannot be read as {target.dtype}: {err}"
+                ) from None
         for name, target in targets.items():  # everything checked: now change
             target[...] = converted[name]
 

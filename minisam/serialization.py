@@ -27,6 +27,7 @@ import zipfile
 import numpy as np
 
 from . import backend
+from .tensor import Tensor
 
 FORMAT = "minisam-checkpoint-1"
 _MARKER = "__minisam__"
@@ -76,7 +77,7 @@ def _flatten(obj, path: str, out: dict) -> None:
     elif isinstance(obj, str):
         out[f"str:{path}"] = np.array(obj, dtype=np.str_)
     else:
-        data = getattr(obj, "data", obj) if type(obj).__name__ in ("Tensor", "Parameter") else obj
+        data = obj.data if isinstance(obj, Tensor) else obj
         try:
             array = np.asarray(backend.to_host(data))
         except Exception:
@@ -150,7 +151,9 @@ def _unflatten(entries: dict):
         filled[parent_path] += 1
     for path, count in filled.items():
         if count != nodes[path][2]:
-            raise ValueError(f"container {path!r} should have {nodes[path][2]} items, found {count}")
+            raise ValueError(
+                f"container {path!r} should have {nodes[path][2]} items, found {count}"
+            )
 
     # Tuples were built as lists (so they could be filled); freeze them, deepest first.
     for path in sorted(filled, key=lambda p: -p.count("/") if p else 1):

@@ -18,7 +18,7 @@ class TanhMLP:
 
     def __init__(self, sizes):
         self.shapes = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             self.shapes += [(n_out, n_in), (n_out,)]
 
     def unflatten(self, theta):
@@ -33,7 +33,7 @@ class TanhMLP:
         arrays = self.unflatten(theta)
         weights, biases = arrays[0::2], arrays[1::2]
         hidden = [x]
-        for i, (w, b) in enumerate(zip(weights, biases)):
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
             z = hidden[-1] @ w.T + b
             hidden.append(z if i == len(weights) - 1 else np.tanh(z))
         logits = hidden.pop()

@@ -28,7 +28,8 @@ def test_save_and_load_round_trip_nested_dicts_lists_arrays_and_typed_scalars(tm
     assert back["buffers"][0] is None and back["buffers"][2] == {"inner": [1, 2.5]}
     assert np.array_equal(back["buffers"][1], np.ones(2))
     w = back["model"]["0.weight"]
-    assert type(w) is np.ndarray and w.dtype == np.float32 and np.array_equal(w, obj["model"]["0.weight"])
+    assert type(w) is np.ndarray and w.dtype == np.float32
+    assert np.array_equal(w, obj["model"]["0.weight"])
     assert back["rng"].dtype == np.uint64 and np.array_equal(back["rng"], obj["rng"])
     assert back["key/with/slashes"] == {"%": 1}
 
@@ -106,13 +107,14 @@ def _batches(shape, n=8):
 def _train(model, opt, sched, batches):
     for x, y in batches:
         inputs = ms.Tensor(x)
-        opt.step(lambda: F.cross_entropy(model(inputs), y))
+        opt.step(lambda inputs=inputs, y=y: F.cross_entropy(model(inputs), y))
         sched.step()
 
 
 @pytest.mark.parametrize("setup, shape", [(_mlp_setup, (6,)), (_cnn_setup, (1, 8, 8))],
                          ids=["mlp-dropout-xsam-momentum", "cnn-batchnorm-dropout-xsam"])
-def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(tmp_path, setup, shape):
+def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(
+        tmp_path, setup, shape):
     batches = _batches(shape)
     ms.manual_seed(0)
     straight = setup()
@@ -138,5 +140,5 @@ def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(tm
     for name in expected:
         assert np.array_equal(expected[name], got[name]), f"{name} differs after resuming"
     assert opt.alpha == straight[1].alpha and opt.step_count == 8 and opt.lr == straight[1].lr
-    for a, b in zip(straight[1].base.momentum_buffers, opt.base.momentum_buffers):
+    for a, b in zip(straight[1].base.momentum_buffers, opt.base.momentum_buffers, strict=True):
         assert np.array_equal(a, b)

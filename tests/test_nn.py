@@ -73,7 +73,8 @@ def test_cnn2d_with_batchnorm_names_buffers_like_pytorch():
         ("1.running_mean", (4,)), ("1.running_var", (4,)), ("1.num_batches_tracked", ()),
         ("5.weight", (10, 4 * 4 * 4)), ("5.bias", (10,)),
     ]
-    assert [n for n, _ in model.named_buffers()] == ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    assert [n for n, _ in model.named_buffers()] == [
+        "1.running_mean", "1.running_var", "1.num_batches_tracked"]
     assert model.state_dict()["1.num_batches_tracked"].dtype == np.int64
 
 
@@ -180,7 +181,9 @@ def test_batchnorm_follows_pytorch_momentum_unbiased_running_variance_and_eval_s
 
     bn.eval()
     out = bn(ms.Tensor(x)).numpy()
-    expected = (x - bn.running_mean[None, :, None, None]) / np.sqrt(bn.running_var[None, :, None, None] + 1e-5)
+    running_mean = bn.running_mean[None, :, None, None]
+    running_var = bn.running_var[None, :, None, None]
+    expected = (x - running_mean) / np.sqrt(running_var + 1e-5)
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
     assert int(bn.num_batches_tracked) == 1  # eval mode tracks nothing
 
@@ -197,7 +200,8 @@ def test_frozen_batchnorm_stats_normalise_by_the_batch_but_leave_running_statist
         assert nn.batchnorm_stats_frozen()
     assert not nn.batchnorm_stats_frozen()
     np.testing.assert_allclose(out, expected)
-    assert np.array_equal(bn.running_mean, np.zeros(3)) and np.array_equal(bn.running_var, np.ones(3))
+    assert np.array_equal(bn.running_mean, np.zeros(3))
+    assert np.array_equal(bn.running_var, np.ones(3))
     assert int(bn.num_batches_tracked) == 0
 
 

@@ -8,7 +8,7 @@ import pytest
 import minisam as ms
 from minisam import nn, optim
 
-GRADIENTS = [np.array([1.0, -2.0]), np.array([0.5, 0.25]), np.array([-1.5, 3.0]), np.array([2.0, 0.0])]
+GRADIENTS = [np.array(g) for g in ([1.0, -2.0], [0.5, 0.25], [-1.5, 3.0], [2.0, 0.0])]
 
 
 def _hand_sgd(theta, lr, momentum, dampening, weight_decay, nesterov):
@@ -36,7 +36,7 @@ def test_sgd_momentum_nesterov_weight_decay_and_dampening_match_a_hand_computati
     opt = optim.SGD([p], lr=0.1, momentum=momentum, dampening=dampening,
                     weight_decay=weight_decay, nesterov=nesterov)
     expected = _hand_sgd([0.3, -0.7], 0.1, momentum, dampening, weight_decay, nesterov)
-    for g, want in zip(GRADIENTS, expected):
+    for g, want in zip(GRADIENTS, expected, strict=True):
         p.grad = g.copy()
         assert opt.step() is None  # no closure: steps on the gradients already present
         np.testing.assert_allclose(p.numpy(), want, rtol=1e-14, atol=1e-15)

@@ -74,12 +74,13 @@ def test_multistep_ascent_has_path_length_rho_and_reuses_the_batch_in_k_plus_1_p
     opt = optim.SAM(GradientRecorder([theta]), rho=rho, steps=k)
     opt.step(closure)
     assert len(points) == k + 1  # k ascent gradients + the gradient at ϑ_k
-    steps = [np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:])]
+    steps = [np.linalg.norm(b - a) for a, b in zip(points[:-1], points[1:], strict=True)]
     np.testing.assert_allclose(steps, rho / k, rtol=1e-12)
     assert sum(steps) == pytest.approx(rho, rel=1e-12)  # no projection back onto the ball
-    assert opt.diagnostics["ascent_distance"] == pytest.approx(np.linalg.norm(points[-1] - points[0]))
+    distance = np.linalg.norm(points[-1] - points[0])
+    assert opt.diagnostics["ascent_distance"] == pytest.approx(distance)
     # each ascent step follows the normalised gradient at the previous point
-    for a, b in zip(points[:-1], points[1:]):
+    for a, b in zip(points[:-1], points[1:], strict=True):
         g = h @ a
         np.testing.assert_allclose(b - a, rho / k * g / np.linalg.norm(g), rtol=1e-10, atol=1e-14)
 
@@ -163,7 +164,8 @@ def test_batchnorm_running_statistics_change_only_on_the_first_pass_at_theta(flo
     assert len(passes) >= 2
     reference(x)  # one train-mode pass at θ on the same batch
     for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
-        np.testing.assert_array_equal(model.state_dict()[name], reference.state_dict()[name], err_msg=name)
+        np.testing.assert_array_equal(model.state_dict()[name], reference.state_dict()[name],
+                                      err_msg=name)
     assert model.state_dict()["1.num_batches_tracked"] == 1
 
 
@@ -173,7 +175,8 @@ def test_sam_diagnostics_record_norms_losses_distance_and_angle(float64):
     opt = optim.SAM(optim.SGD([theta], lr=0.0), rho=0.3, steps=2)
     opt.step(closure)
     d = opt.diagnostics
-    for key in ("loss", "ascent_loss", "g0_norm", "gk_norm", "grad_norms", "ascent_distance", "cos_psi", "step"):
+    for key in ("loss", "ascent_loss", "g0_norm", "gk_norm", "grad_norms", "ascent_distance",
+                "cos_psi", "step"):
         assert key in d, key
     assert d["g0_norm"] == pytest.approx(np.linalg.norm(h @ start), rel=1e-12)
     assert d["loss"] == pytest.approx(0.5 * start @ h @ start, rel=1e-12)
@@ -243,10 +246,10 @@ def compare_with_reference(make_optimizer, reference_gradient, n_steps=6):
     opt = make_optimizer(optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4))
     for step, (x, y) in enumerate(_batches() * (n_steps // 3)):
         inputs = ms.Tensor(x)
-        loss = opt.step(lambda: F.cross_entropy(model(inputs), y))
+        loss = opt.step(lambda inputs=inputs, y=y: F.cross_entropy(model(inputs), y))
         assert loss.item() == pytest.approx(net.loss(theta, x, y), rel=1e-12, abs=1e-12)
-        grad = reference_gradient(
-            lambda t: net.loss_and_grad(t, x, y)[1], lambda t: net.loss(t, x, y), theta)
+        grad = reference_gradient(lambda t, x=x, y=y: net.loss_and_grad(t, x, y)[1],
+                                  lambda t, x=x, y=y: net.loss(t, x, y), theta)
         theta = sgd.update(theta, grad)
         got = np.concatenate([p.numpy().ravel() for p in params])
         error = np.max(np.abs(got - theta))

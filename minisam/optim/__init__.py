@@ -11,3 +11,5 @@ from .sam import SAM
 from .schedule import CosineAnnealingLR, LRScheduler, StepLR
 from .sgd import SGD, Optimizer
 from .xsam import XSAM
+
+__all__ = ["SGD", "SAM", "XSAM", "Optimizer", "LRScheduler", "StepLR", "CosineAnnealingLR"]

@@ -55,7 +55,7 @@ def global_norm(arrays) -> float:
 
 def global_dot(xs, ys) -> float:
     total = 0.0
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         total += get_array_module(x).vdot(x, y)
     return float(total)
 
@@ -83,7 +83,9 @@ class SAM(Optimizer):
 
     def __init__(self, base, rho=0.05, steps=1, adaptive=False, eta=0.01):
         if not isinstance(base, Optimizer):
-            raise TypeError(f"{type(self).__name__}: base must be an Optimizer, got {type(base).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: base must be an Optimizer, got {type(base).__name__}"
+            )
         self.base = base
         self.params = base.params
         self.__dict__.update(self._settings(rho=rho, steps=steps, adaptive=adaptive, eta=eta))
@@ -98,12 +100,16 @@ class SAM(Optimizer):
 
     def _number(self, name, value, minimum=0.0):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= minimum:
-            raise ValueError(f"{type(self).__name__}: {name} must be a number >= {minimum:g}, got {value!r}")
+            raise ValueError(
+                f"{type(self).__name__}: {name} must be a number >= {minimum:g}, got {value!r}"
+            )
         return float(value)
 
     def _count(self, name, value, minimum):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise ValueError(f"{type(self).__name__}: {name} must be an integer >= {minimum}, got {value!r}")
+            raise ValueError(
+                f"{type(self).__name__}: {name} must be an integer >= {minimum}, got {value!r}"
+            )
         return int(value)
 
     @property
@@ -130,48 +136,55 @@ class SAM(Optimizer):
         return loss
 
     def _ascend(self, closure, adaptive=False) -> Ascent:
-        """Step 1 and 2 of SAM: k normalised ascent steps from θ on the closure's batch,
-        ending with the gradient g_k = ∇L(ϑ_k) in every ``p.grad``."""
+        """Steps 1 and 2 of SAM: k normalised ascent steps from θ on the closure's batch,
+        ending with the gradient g_k = ∇L(ϑ_k) in every ``p.grad``. The parameters are
+        left at ϑ_k; on an error they are put back to θ before it propagates."""
         ascent = Ascent()
-        # θ's own arrays are never written during the ascent: the parameters point at new
-        # arrays ϑ = θ + displacement, and restoring θ is putting the originals back.
+        # θ's own arrays are never written during the step: the parameters point at new
+        # arrays ϑ = θ + displacement, so restoring θ is handing the originals back.
         ascent.theta = [p.data for p in self.params]
-        displacement = None
-        ascent.grad_norms = []
-        ascent.loss = self._pass(closure).detach()  # at θ: BatchNorm may update its statistics
-        with nn.frozen_batchnorm_stats():
-            for i in range(self.steps):
-                grads = self._gradients()
-                if adaptive:
-                    # ASAM: scale by T = |ϑᵢ| + η; the step is (ρ/k)·T²·gᵢ/(‖T·gᵢ‖ + ε₀)
-                    xp = get_array_module(grads[0])
-                    scales = [xp.abs(p.data) + self.eta for p in self.params]
-                    scaled = [t * g for t, g in zip(scales, grads)]
-                    norm = global_norm(scaled)
-                    moves = [t * tg for t, tg in zip(scales, scaled)]
-                else:
-                    norm = global_norm(grads)
-                    moves = grads
-                ascent.grad_norms.append(norm if not adaptive else global_norm(grads))
-                factor = (self.rho / self.steps) / (norm + EPS0)
-                with no_grad():
-                    if displacement is None:
-                        displacement = [factor * m for m in moves]
-                        for p, theta, e in zip(self.params, ascent.theta, displacement):
-                            p.data = theta + e  # the ascent point ϑ₁ (a new array)
+        ascent.grad_norms, displacement = [], None
+        ascent.loss = self._pass(closure).detach()  # at θ: the one pass that updates BatchNorm
+        try:
+            with nn.frozen_batchnorm_stats():
+                for _ in range(self.steps):
+                    grads = self._gradients()
+                    grad_norm = global_norm(grads)
+                    ascent.grad_norms.append(grad_norm)
+                    if adaptive:
+                        # ASAM: with T = |ϑᵢ| + η the step is (ρ/k)·T²·gᵢ/(‖T·gᵢ‖ + ε₀)
+                        xp = get_array_module(grads[0])
+                        scales = [xp.abs(p.data) + self.eta for p in self.params]
+                        scaled = [t * g for t, g in zip(scales, grads, strict=True)]
+                        norm = global_norm(scaled)
+                        moves = [t * tg for t, tg in zip(scales, scaled, strict=True)]
                     else:
-                        for p, theta, e, m in zip(self.params, ascent.theta, displacement, moves):
-                            e += factor * m
-                            get_array_module(e).add(theta, e, out=p.data)  # ϑᵢ₊₁ = θ + Σ steps
-                # g at the new ascent point, on the same batch; statistics frozen
-                ascent_loss = self._pass(closure)
+                        norm, moves = grad_norm, grads
+                    factor = (self.rho / self.steps) / (norm + EPS0)
+                    with no_grad():
+                        if displacement is None:
+                            displacement = [factor * m for m in moves]
+                            for p, theta, e in zip(self.params, ascent.theta, displacement,
+                                                   strict=True):
+                                p.data = theta + e  # the ascent point ϑ₁, in a new array
+                        else:
+                            for p, theta, e, m in zip(self.params, ascent.theta, displacement,
+                                                      moves, strict=True):
+                                e += factor * m
+                                get_array_module(e).add(theta, e, out=p.data)  # ϑᵢ₊₁ = θ + Σ steps
+                    # the gradient at the new ascent point, on the same batch
+                    ascent_loss = self._pass(closure)
+        except BaseException:
+            self._restore(ascent)
+            raise
         ascent.ascent_loss = ascent_loss.item()
         ascent.displacement = displacement
         return ascent
 
     def _restore(self, ascent: Ascent) -> None:
-        """Back to θ exactly: its untouched arrays go back in (no subtraction, no rounding)."""
-        for p, theta in zip(self.params, ascent.theta):
+        """Back to θ exactly. ALGORITHMS.md asks for a copy back, never ϑ_k − ε (which
+        rounds); here θ's arrays were never written, so they are simply handed back."""
+        for p, theta in zip(self.params, ascent.theta, strict=True):
             p.data = theta
 
     def _record(self, ascent: Ascent, gk_norm: float, displacement_norm: float, cos_psi: float):
@@ -197,9 +210,11 @@ class SAM(Optimizer):
         gk = self._gradients()
         gk_norm = global_norm(gk)
         displacement_norm = global_norm(ascent.displacement)
-        cos_psi = global_dot(ascent.displacement, gk) / ((displacement_norm + EPS0) * (gk_norm + EPS0))
+        cos_psi = global_dot(ascent.displacement, gk) / (
+            (displacement_norm + EPS0) * (gk_norm + EPS0))
+        # back to θ exactly, then the base optimizer's step at θ with g_k as the gradient
+        # (g_k is already in p.grad; weight decay and momentum are the base's business)
         self._restore(ascent)
-        # the base step at θ with g_k as the gradient (it is already in p.grad)
         self.base.step()
         self._record(ascent, gk_norm, displacement_norm, cos_psi)
         self.step_count += 1

@@ -57,8 +57,9 @@ class LRScheduler:
         """Restore the step count and settings (the optimizer's own state holds its lr)."""
         who = type(self).__name__
         restore_keys(state, ("base_lr", "last_epoch") + self._HYPER, who)
-        if isinstance(state["last_epoch"], bool) or not isinstance(state["last_epoch"], numbers.Integral):
-            raise TypeError(f"{who}.load_state_dict: last_epoch must be an int, got {state['last_epoch']!r}")
+        last_epoch = state["last_epoch"]
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral):
+            raise TypeError(f"{who}.load_state_dict: last_epoch must be an int, got {last_epoch!r}")
         for name, value in state.items():
             setattr(self, name, value)
 
@@ -69,7 +70,8 @@ class StepLR(LRScheduler):
     _HYPER = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
+                or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         if not isinstance(gamma, numbers.Real) or not gamma > 0:
             raise ValueError(f"StepLR: gamma must be a positive number, got {gamma!r}")

@@ -160,7 +160,7 @@ class SGD(Optimizer):
                 f"entries (one per parameter), got {type(buffers).__name__} of length "
                 f"{len(buffers) if isinstance(buffers, (list, tuple)) else '?'}"
             )
-        for i, (b, p) in enumerate(zip(buffers, self.params)):
+        for i, (b, p) in enumerate(zip(buffers, self.params, strict=True)):
             if b is not None and tuple(getattr(b, "shape", ())) != p.shape:
                 raise ValueError(
                     f"SGD.load_state_dict: momentum_buffers[{i}] has shape "
@@ -169,7 +169,7 @@ class SGD(Optimizer):
         hyper = {name: _check_number(f"SGD: {name}", state[name]) for name in self._HYPER[:-1]}
         self.momentum_buffers = [
             None if b is None else backend.to_device(b, p.dtype).copy()
-            for b, p in zip(buffers, self.params)
+            for b, p in zip(buffers, self.params, strict=True)
         ]
         for name, value in hyper.items():
             setattr(self, name, value)

@@ -96,44 +96,47 @@ class XSAM(SAM):
             )
         # 1. SAM's ascent (plain, not adaptive): ϑ_k, and g_k in every p.grad
         ascent = self._ascend(closure)
-        displacement, gk = ascent.displacement, self._gradients()
-        displacement_norm, gk_norm = global_norm(displacement), global_norm(gk)
+        try:
+            displacement, gk = ascent.displacement, self._gradients()
+            displacement_norm, gk_norm = global_norm(displacement), global_norm(gk)
 
-        # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖ and v₁ = g_k/‖g_k‖ are kept as scalings of the arrays
-        # we already have; only their dot product is needed to get ψ.
-        to_v0 = 1 / (displacement_norm + EPS0)
-        to_v1 = 1 / (gk_norm + EPS0)
-        cos_psi = global_dot(displacement, gk) * to_v0 * to_v1
-        psi = math.acos(min(1.0, max(-1.0, cos_psi)))  # clamped: rounding can leave [−1, 1]
+            # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖ and v₁ = g_k/‖g_k‖ are kept as scalings of the arrays
+            # we already have; only their dot product is needed to get ψ.
+            to_v0 = 1 / (displacement_norm + EPS0)
+            to_v1 = 1 / (gk_norm + EPS0)
+            cos_psi = global_dot(displacement, gk) * to_v0 * to_v1
+            psi = math.acos(min(1.0, max(-1.0, cos_psi)))  # clamped: rounding can leave [−1, 1]
 
-        def slerp(alpha):
-            """v(α) = a·v₀ + b·v₁, returned as the coefficients (a, b) of the slerp."""
-            sin_psi = math.sin(psi)
-            if sin_psi < SIN_PSI_MIN:  # v₀ ∥ v₁: the great circle is undefined; use v₁
-                return 0.0, 1.0
-            return math.sin((1 - alpha) * psi) / sin_psi, math.sin(alpha * psi) / sin_psi
+            # 3. the slerp v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, as coefficients (a, b)
+            def slerp(alpha):
+                sin_psi = math.sin(psi)
+                if sin_psi < SIN_PSI_MIN:  # v₀ ∥ v₁: the great circle is undefined; use v₁
+                    return 0.0, 1.0
+                return math.sin((1 - alpha) * psi) / sin_psi, math.sin(alpha * psi) / sin_psi
 
-        # 4. the search: probe L(θ + ρ_max·v(α)) along the arc, no gradients, same batch
-        searched = self.is_search_step(self.step_count)
-        probe_losses = []
-        if searched:
-            best_loss = -math.inf
-            with no_grad(), nn.frozen_batchnorm_stats():
-                for alpha in self.alpha_grid:
-                    a, b = slerp(alpha)
-                    ca, cb = self.rho_max * a * to_v0, self.rho_max * b * to_v1
-                    for p, theta, e, g in zip(self.params, ascent.theta, displacement, gk):
-                        p.data = theta + ca * e + cb * g  # the probe point θ + ρ_max·v(α)
-                    loss = closure_loss(closure, "XSAM.step").item()
-                    probe_losses.append((alpha, loss))
-                    if loss > best_loss:  # strictly greater: ties keep the smallest α
-                        best_loss, self.alpha = loss, alpha
-
-        # 5. restore θ and hand ‖g_k‖·v(α*) to the base optimizer as the gradient
-        self._restore(ascent)
+            # 4. the search: probe L(θ + ρ_max·v(α)) along the arc, no gradients, same batch
+            searched = self.is_search_step(self.step_count)
+            probe_losses = []
+            if searched:
+                best_loss, best_alpha = -math.inf, self.alpha
+                with no_grad(), nn.frozen_batchnorm_stats():
+                    for alpha in self.alpha_grid:
+                        a, b = slerp(alpha)
+                        ca, cb = self.rho_max * a * to_v0, self.rho_max * b * to_v1
+                        for p, theta, e, g in zip(self.params, ascent.theta, displacement, gk,
+                                                  strict=True):
+                            p.data = theta + ca * e + cb * g  # the probe point θ + ρ_max·v(α)
+                        loss = closure_loss(closure, "XSAM.step").item()
+                        probe_losses.append((alpha, loss))
+                        if loss > best_loss:  # strictly greater: ties keep the smallest α
+                            best_loss, best_alpha = loss, alpha
+                self.alpha = best_alpha  # α*, kept until the next search step
+        finally:
+            # 5. restore θ, and hand ‖g_k‖·v(α*) to the base optimizer as the gradient
+            self._restore(ascent)
         a, b = slerp(self.alpha)
         ca, cb = gk_norm * a * to_v0, gk_norm * b * to_v1
-        for p, e, g in zip(self.params, displacement, gk):
+        for p, e, g in zip(self.params, displacement, gk, strict=True):
             g *= cb  # g is p.grad (or a fresh zero array): scaled in place, no copy
             if ca != 0:
                 g += ca * e
