@@ -118,6 +118,14 @@ OPS = [
     Op("index_list_repeats", lambda a: a[[0, 2, 0, 0]], [(3, 4)]),
     Op("index_arrays_repeats", lambda a: a[np.array([1, 1, 2]), np.array([0, 0, 3])], [(3, 4)]),
     Op("index_slice_and_list", lambda a: a[:, [3, 0, 3]], [(3, 4)]),
+    Op(
+        "index_int_tensor",
+        lambda a: a[ms.Tensor(np.array([2, 0, 2]))],
+        [(3, 4)],
+        reference=lambda a: a[np.array([2, 0, 2])],
+    ),
+    Op("index_2d_array_repeats", lambda a: a[..., np.array([[0, 1], [1, 1]])], [(3, 4)]),
+    Op("index_boolean_mask", lambda a: a[np.tile([True, False, True, True], (3, 1))], [(3, 4)]),
     # joining
     Op(
         "cat_axis0",
