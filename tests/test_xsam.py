@@ -236,3 +236,24 @@ def test_xsam_matches_the_numpy_reference_step_for_step(float64, settings):
 
     compare_with_reference(make, reference.gradient)
     assert made[0].alpha == pytest.approx(reference.alpha, abs=1e-12)
+
+
+def test_xsam_with_alpha_fixed_at_1_equals_sam_on_a_cnn_with_batchnorm(float64):
+    # No manual CNN backward here: a consistency check between the two optimizers,
+    # including the BatchNorm statistics (both make the same passes in the same order).
+    r = np.random.default_rng(4)
+    x, y = ms.Tensor(r.standard_normal((6, 1, 8, 8))), r.integers(0, 3, 6)
+    states = []
+    for make in (lambda b: optim.SAM(b, rho=0.2, steps=2),
+                 lambda b: optim.XSAM(b, rho=0.2, steps=2, alpha=1.0, search_every=0)):
+        ms.manual_seed(0)
+        model = models.CNN2d(image_size=8, channels=(2, 3), batch_norm=True, num_classes=3)
+        opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4))
+        for _ in range(3):
+            loss = opt.step(lambda model=model: F.cross_entropy(model(x), y))
+            assert math.isfinite(loss.item())
+        states.append(model.state_dict())
+    for name in states[0]:
+        np.testing.assert_allclose(states[1][name], states[0][name], rtol=0, atol=1e-12,
+                                   err_msg=name)
+    assert states[0]["1.num_batches_tracked"] == 3
