@@ -8,7 +8,7 @@ NCHW, a convolution weight is ``(out_channels, in_channels, kh, kw)``, a linear 
 ``(out_features, in_features)``. That way weights can be exchanged with PyTorch one to one
 and the results compared number for number.
 
-Each op below is one node in the graph with a *fused* backward: rather than composing
+Most ops below are one node in the graph with a *fused* backward: rather than composing
 ``exp``, ``sum``, ``log``... (one node and one temporary array each), it computes the
 whole gradient from a closed-form expression. That is both faster and what the papers
 write down. The order of the file: activations, losses, linear and convolution, pooling,
@@ -29,6 +29,8 @@ from .backend import get_array_module
 from .tensor import Tensor, _result
 
 # ---- activations --------------------------------------------------------------------------
+# relu, tanh and sigmoid live on the Tensor (x.relu(), with their backward in tensor.py);
+# these are their functional spellings, as in torch.nn.functional.
 
 
 def relu(x: Tensor) -> Tensor:
