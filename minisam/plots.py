@@ -157,3 +157,50 @@ def probe_curve(alphas, losses, alpha_star=None, ax=None,
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+def slerp_arc(psi, alpha_star=None, alpha_max=2.0, ax=None,
+              title=r"The XSAM search arc $v(\alpha)$"):
+    """The great circle through v₀ and v₁ drawn in their plane: v₀ along the x-axis, v₁ at
+    angle ψ, and v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, which sits at angle α·ψ, for
+    α in [0, ``alpha_max``]; with the chosen α* marked."""
+    ax = _axes(ax, figsize=(4.2, 4.2))
+    circle = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(circle), np.sin(circle), color="lightgray", lw=1)
+    arc = np.linspace(0, alpha_max, 100) * psi
+    ax.plot(np.cos(arc), np.sin(arc), color=COLORS["XSAM"], lw=3, alpha=0.5,
+            label=rf"$v(\alpha)$, $0\leq\alpha\leq{alpha_max:g}$")
+    arrows = [(0.0, COLORS["SGD"], r"$v_0$ ($\alpha=0$)"),
+              (1.0, COLORS["SAM"], r"$v_1$ ($\alpha=1$)")]
+    if alpha_star is not None:
+        arrows.append((alpha_star, "black", rf"$v(\alpha^*)$, $\alpha^*={alpha_star:.1f}$"))
+    for alpha, color, label in arrows:
+        ax.annotate("", (np.cos(alpha * psi), np.sin(alpha * psi)), (0, 0),
+                    arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
+        ax.plot([], [], color=color, lw=2, label=label)  # legend entry for the arrow
+    ax.annotate(r"$\psi$", (0.35 * np.cos(psi / 2), 0.35 * np.sin(psi / 2)), fontsize=12)
+    ax.set(title=title, xlabel=r"along $v_0$", ylabel=r"perpendicular to $v_0$, towards $v_1$",
+           xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal")
+    ax.legend(fontsize=8, loc="lower left")
+    return ax
+
+
+def alpha_trajectory(steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None,
+                     title=r"XSAM's $\alpha^*$ over training"):
+    """α* at each search step, with the α = 0 (v₀) and α = 1 (v₁, SAM) lines, the grid's
+    end α_max, and (with ``steps_per_epoch``) faint lines at epoch boundaries."""
+    ax = _axes(ax, figsize=(6.5, 3.4))
+    steps = np.asarray(steps)
+    if steps_per_epoch:
+        for boundary in range(steps_per_epoch, int(steps.max()) + 1, steps_per_epoch):
+            ax.axvline(boundary, color="lightgray", lw=0.6)
+    ax.axhline(0, color=COLORS["SGD"], ls="--", lw=1, label=r"$\alpha=0$: $v_0$")
+    ax.axhline(1, color=COLORS["SAM"], ls="--", lw=1, label=r"$\alpha=1$: $v_1$ (SAM)")
+    ax.axhline(alpha_max, color="gray", ls=":", lw=1,
+               label=rf"grid end $\alpha_{{max}}={alpha_max:g}$")
+    ax.plot(steps, alphas, "o-", color=COLORS["XSAM"], ms=3, lw=1,
+            label=r"$\alpha^*$ at each search")
+    ax.set(title=title, xlabel="training step", ylabel=r"$\alpha^*$", ylim=(-0.1, alpha_max + 0.1))
+    ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
+    ax.grid(alpha=0.3)
+    return ax
