@@ -204,3 +204,35 @@ def alpha_trajectory(steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None
     ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
     ax.grid(alpha=0.3)
     return ax
+
+
+
+def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over="points",
+                       spread="std"):
+    """Several measurements at each x, one line per name: the mean with a ±1 standard
+    deviation band (``spread="std"``), or the median with the middle half of the
+    measurements, 25th to 75th percentile (``spread="quartiles"``).
+
+    curves: {name: array (measurements, len(x))}, NaN where a name has no value at that x;
+    ``over`` names what the rows are ("points", "seeds", ...) in the legend.
+    """
+    ax = _axes(ax)
+    for i, (name, rows) in enumerate(curves.items()):
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        if spread == "quartiles":
+            center = np.nanmedian(rows, axis=0)
+            low, high = np.nanpercentile(rows, [25, 75], axis=0)
+            what = "median, 25–75 %"
+        else:
+            center, std = np.nanmean(rows, axis=0), np.nanstd(rows, axis=0)
+            low, high = center - std, center + std
+            what = "mean ± std"
+        color = color_of(name, i)
+        label = name if len(rows) == 1 else f"{name} ({what} of {len(rows)} {over})"
+        ax.plot(x, center, "o-", color=color, ms=4, lw=1.8, label=label)
+        if len(rows) > 1:
+            ax.fill_between(x, low, high, color=color, alpha=0.15)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
