@@ -236,3 +236,36 @@ def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over=
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
+
+
+def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, label_circle=None):
+    """The ρ-circle around θ (at ``center``) and one arrow per direction, drawn on an
+    existing plot (typically ``contour_paths`` of a loss slice): the paper's Fig. 1a.
+
+    offsets: {name: 2-vector}, each arrow drawn from θ to θ + offset (pass ρ·unit vectors
+    to compare directions on the sphere). Names starting with SGD/SAM/XSAM get their
+    optimizer's colour; other names get black, then further colours.
+    """
+    from matplotlib import patheffects
+
+    ax = _axes(ax)
+    center = np.asarray(center, dtype=float)
+    angles = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(center[0] + rho * np.cos(angles), center[1] + rho * np.sin(angles), color="white",
+            lw=1.2, ls="--", label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})")
+    others = iter(["black", "tab:red", "tab:purple", "tab:brown"])
+    for i, (name, offset) in enumerate(offsets.items()):
+        color = color_of(name, i) if name.upper().startswith(tuple(COLORS)) else next(others)
+        tip = center + np.asarray(offset, dtype=float)
+        style = {"arrowstyle": "-|>", "color": color, "lw": 2, "shrinkA": 0, "shrinkB": 0}
+        arrow = ax.annotate("", tip, center, arrowprops=style)
+        # a white outline keeps every arrow visible on any colour map
+        outline = patheffects.withStroke(linewidth=4, foreground="white")
+        arrow.arrow_patch.set_path_effects([outline])
+        ax.plot([], [], color=color, lw=2, label=name)  # legend entry for the arrow
+    ax.plot(*center, "o", color="white", mec="black", ms=6, label=r"$\theta$")
+    if title:
+        ax.set_title(title)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    return ax
