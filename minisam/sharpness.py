@@ -37,7 +37,8 @@ def _raw(a):
 
 
 def _dot(xs, ys) -> float:
-    return float(sum(float(get_array_module(x).vdot(x, y)) for x, y in zip(xs, ys, strict=True)))
+    pairs = zip(xs, ys, strict=True)
+    return float(sum(float(get_array_module(x).vdot(x, y)) for x, y in pairs))
 
 
 def _norm(xs) -> float:
@@ -45,15 +46,17 @@ def _norm(xs) -> float:
 
 
 def _on_device(direction, params, what: str) -> list:
-    """``direction`` (one array or Tensor per parameter) as arrays shaped and typed like ``params``."""
+    """``direction`` (an array or Tensor per parameter) as arrays shaped and typed like params."""
     direction = list(direction)
     if len(direction) != len(params):
         raise ValueError(f"{what}: got {len(direction)} arrays for {len(params)} parameters")
     out = []
-    for i, (d, p) in enumerate(zip(direction, params)):
+    for i, (d, p) in enumerate(zip(direction, params, strict=True)):
         d = backend.to_device(_raw(d), p.dtype)
         if d.shape != p.shape:
-            raise ValueError(f"{what}: array {i} has shape {d.shape}, parameter {i} has shape {p.shape}")
+            raise ValueError(
+                f"{what}: array {i} has shape {d.shape}, parameter {i} has shape {p.shape}"
+            )
         out.append(d)
     return out
 
@@ -76,14 +79,14 @@ def _params_restored(params):
     try:
         yield saved
     finally:
-        for p, data, grad in zip(params, saved, grads):
+        for p, data, grad in zip(params, saved, grads, strict=True):
             p.data[...] = data
             p.grad = grad
 
 
 def _set(params, base, offset, scale=1.0):
     """θ ← base + scale·offset, in place (base is the saved θ)."""
-    for p, b, o in zip(params, base, offset):
+    for p, b, o in zip(params, base, offset, strict=True):
         p.data[...] = b + scale * o
 
 
@@ -103,7 +106,10 @@ def _loss_and_gradient(closure, params):
     if not isinstance(loss, Tensor) or loss.size != 1:
         raise TypeError("the closure must return the scalar loss Tensor (without calling backward)")
     loss.backward()
-    grads = [get_array_module(p.data).zeros_like(p.data) if p.grad is None else p.grad.copy() for p in params]
+    grads = [
+        get_array_module(p.data).zeros_like(p.data) if p.grad is None else p.grad.copy()
+        for p in params
+    ]
     for p in params:
         p.grad = None
     return float(loss.item()), grads
@@ -136,8 +142,9 @@ class WorstCase:
         return self.value - self.loss
 
 
-def worst_case_loss(closure, params, rho: float, steps: int = 20, restarts: int = 3,
-                    lr: float = 0.25) -> WorstCase:
+def worst_case_loss(
+    closure, params, rho: float, steps: int = 20, restarts: int = 3, lr: float = 0.25
+) -> WorstCase:
     """max over ‖ε‖ ≤ ρ of L(θ + ε), by projected normalised gradient ascent with restarts.
 
     This is the inner problem of SAM (Foret et al., ICLR 2021, eq. 1), solved properly
@@ -157,9 +164,13 @@ def worst_case_loss(closure, params, rho: float, steps: int = 20, restarts: int 
         raise ValueError(f"worst_case_loss: rho must be a number > 0, got {rho!r}")
     for name, value, minimum in (("steps", steps, 0), ("restarts", restarts, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"worst_case_loss: {name} must be an integer >= {minimum}, got {value!r}")
+            raise ValueError(
+                f"worst_case_loss: {name} must be an integer >= {minimum}, got {value!r}"
+            )
     if not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"worst_case_loss: lr (the step length as a fraction of rho) must be > 0, got {lr!r}")
+        raise ValueError(
+            f"worst_case_loss: lr (the step length as a fraction of rho) must be > 0, got {lr!r}"
+        )
 
     with _params_restored(params) as theta:
         loss_at_theta, g0 = _loss_and_gradient(closure, params)
@@ -176,7 +187,7 @@ def worst_case_loss(closure, params, rho: float, steps: int = 20, restarts: int 
                 g_norm = _norm(grad)
                 if g_norm == 0:
                     break
-                trial = [e + (step / g_norm) * g for e, g in zip(eps, grad)]
+                trial = [e + (step / g_norm) * g for e, g in zip(eps, grad, strict=True)]
                 shrink = min(1.0, rho / (_norm(trial) + EPS0))  # back onto the ball
                 trial = [shrink * t for t in trial]
                 _set(params, theta, trial)
@@ -208,7 +219,7 @@ def cosine_to_maximum(direction, best_eps) -> float:
         best_eps = best_eps.epsilon
     a = [np.asarray(backend.to_host(_raw(d)), np.float64).ravel() for d in direction]
     b = [np.asarray(backend.to_host(_raw(e)), np.float64).ravel() for e in best_eps]
-    if len(a) != len(b) or any(x.size != y.size for x, y in zip(a, b)):
+    if len(a) != len(b) or any(x.size != y.size for x, y in zip(a, b, strict=True)):
         raise ValueError(
             "cosine_to_maximum: direction and best_eps must hold matching arrays, got sizes "
             f"{[x.size for x in a]} and {[y.size for y in b]}"
@@ -234,7 +245,7 @@ def hessian_vector_product(closure, params, vector, eps: float | None = None) ->
         _, g_plus = _loss_and_gradient(closure, params)
         _set(params, theta, vector, -eps)
         _, g_minus = _loss_and_gradient(closure, params)
-    return [(gp - gm) / (2 * eps) for gp, gm in zip(g_plus, g_minus)]
+    return [(gp - gm) / (2 * eps) for gp, gm in zip(g_plus, g_minus, strict=True)]
 
 
 def _default_fd_step(params) -> float:
@@ -242,8 +253,14 @@ def _default_fd_step(params) -> float:
     return unit_roundoff ** (1 / 3) * max(1.0, _norm([p.data for p in params]))
 
 
-def top_hessian_eigenvalue(closure, params, iters: int = 50, tol: float = 1e-8,
-                           eps: float | None = None, return_vector: bool = False):
+def top_hessian_eigenvalue(
+    closure,
+    params,
+    iters: int = 50,
+    tol: float = 1e-8,
+    eps: float | None = None,
+    return_vector: bool = False,
+):
     """λ_max of ∇²L(θ) by power iteration on finite-difference Hessian-vector products.
 
         v₀ random (library generator);  w = H vₜ;  λₜ = vₜᵀ w;  vₜ₊₁ = w/‖w‖
@@ -303,7 +320,7 @@ def loss_slice_2d(closure, params, d1, d2, alphas, betas) -> np.ndarray:
     with _params_restored(params) as theta:
         for i, beta in enumerate(betas):
             for j, alpha in enumerate(alphas):
-                for p, t, a, b in zip(params, theta, d1, d2):
+                for p, t, a, b in zip(params, theta, d1, d2, strict=True):
                     p.data[...] = t + float(alpha) * a + float(beta) * b
                 Z[i, j] = _loss(closure)
     return Z
@@ -323,7 +340,7 @@ def filter_normalized_direction(params) -> list:
     """
     params = list(params)
     direction = []
-    for d, p in zip(_random_direction(params), params):
+    for d, p in zip(_random_direction(params), params, strict=True):
         xp = get_array_module(p.data)
         if p.ndim <= 1:
             direction.append(xp.zeros_like(p.data))
@@ -369,7 +386,7 @@ def grad_plane(closure, params, rho: float) -> GradPlane:
         _set(params, theta, e1, rho)
         _, g1 = _loss_and_gradient(closure, params)
     along = _dot(g1, e1)
-    rest = [g - along * e for g, e in zip(g1, e1)]
+    rest = [g - along * e for g, e in zip(g1, e1, strict=True)]
     rest_norm = _norm(rest)
     e2 = [r / rest_norm if rest_norm > 0 else r * 0 for r in rest]
     host = lambda xs: [backend.to_host(x).copy() for x in xs]  # noqa: E731
@@ -390,7 +407,7 @@ def circle_losses(closure, params, d1, d2, rho: float, num: int = 360):
     losses = np.empty(len(angles))
     with _params_restored(params) as theta:
         for k, phi in enumerate(angles):
-            for p, t, a, b in zip(params, theta, d1, d2):
+            for p, t, a, b in zip(params, theta, d1, d2, strict=True):
                 p.data[...] = t + rho * (math.cos(phi) * a + math.sin(phi) * b)
             losses[k] = _loss(closure)
     return angles, losses

@@ -18,7 +18,7 @@ def quadratic_problem(eigenvalues, start, seed=0, center=None):
     return surface, theta, (lambda: surface.loss(theta))
 
 
-# ---- λ_max ----------------------------------------------------------------------------------
+# ---- λ_max ----------------------------------------
 def test_top_hessian_eigenvalue_of_a_known_hessian_to_1e_6():
     ms.manual_seed(0)
     surface, theta, closure = quadratic_problem([10.0, 3.0, 1.0, 0.5, -0.2], start=np.ones(5))
@@ -33,7 +33,9 @@ def test_top_hessian_eigenvalue_on_a_non_quadratic_landscape_matches_its_hessian
     ms.manual_seed(1)
     surface = SharpFlat2D()
     theta = theta_of(surface.minimum("sharp").point + 0.05)
-    lam = sharpness.top_hessian_eigenvalue(lambda: surface.loss(theta), [theta], iters=200, tol=1e-12)
+    lam = sharpness.top_hessian_eigenvalue(
+        lambda: surface.loss(theta), [theta], iters=200, tol=1e-12
+    )
     expected = np.linalg.eigvalsh(surface.hessian(theta.numpy()))[-1]
     assert abs(lam - expected) < 1e-4 * abs(expected)
 
@@ -66,8 +68,16 @@ def test_worst_case_loss_away_from_the_minimum_matches_an_exhaustive_search_on_t
     circle = theta.numpy()[None, :] + rho * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     brute = 0.5 * np.einsum("ni,ij,nj->n", circle, surface.H, circle).max()
     assert abs(worst.value - brute) < 1e-6
-    assert worst.value >= surface.value(theta.numpy() + rho * surface.gradient(theta.numpy())
-                                        / np.linalg.norm(surface.gradient(theta.numpy()))) - 1e-12
+    assert (
+        worst.value
+        >= surface.value(
+            theta.numpy()
+            + rho
+            * surface.gradient(theta.numpy())
+            / np.linalg.norm(surface.gradient(theta.numpy()))
+        )
+        - 1e-12
+    )
 
 
 def test_worst_case_loss_restores_parameters_and_gradients_exactly():
@@ -87,11 +97,13 @@ def test_worst_case_loss_restores_parameters_and_gradients_exactly():
 @pytest.mark.parametrize("bad", [dict(rho=0), dict(rho=0.1, steps=-1), dict(rho=0.1, restarts=0)])
 def test_worst_case_loss_bad_arguments(bad):
     _, theta, closure = quadratic_problem([1.0, 1.0], start=[0.0, 0.0])
-    with pytest.raises(ValueError, match=next(iter(k for k in ("restarts", "steps", "rho") if k in bad))):
+    with pytest.raises(
+        ValueError, match=next(iter(k for k in ("restarts", "steps", "rho") if k in bad))
+    ):
         sharpness.worst_case_loss(closure, [theta], **bad)
 
 
-# ---- direction probes ----------------------------------------------------------------------------
+# ---- direction probes ----------------------------------------
 def test_cosine_to_maximum_is_one_for_the_top_eigenvector_at_a_minimum():
     ms.manual_seed(2)
     surface, theta, closure = quadratic_problem([8.0, 2.0, 1.0], start=np.zeros(3), seed=5)
@@ -102,17 +114,20 @@ def test_cosine_to_maximum_is_one_for_the_top_eigenvector_at_a_minimum():
     assert abs(sharpness.cosine_to_maximum([bottom], worst.epsilon)) < 1e-3
 
 
-def test_gradient_at_the_ascent_point_points_closer_to_the_maximum_on_an_ill_conditioned_quadratic():
+def test_gradient_at_the_ascent_point_points_closer_to_the_maximum_on_a_skewed_quadratic():
     # the paper's Fig. 1a claim in its simplest setting: g1 turns g0 towards the top eigenvector
     ms.manual_seed(0)
-    surface, theta, closure = quadratic_problem([10.0, 1.0], start=[0.0, 0.0], seed=0,
-                                                center=[-0.2, -0.6])
+    surface, theta, closure = quadratic_problem(
+        [10.0, 1.0], start=[0.0, 0.0], seed=0, center=[-0.2, -0.6]
+    )
     worst = sharpness.worst_case_loss(closure, [theta], rho=0.3, steps=60, restarts=3)
     plane = sharpness.grad_plane(closure, [theta], rho=0.3)
-    assert sharpness.cosine_to_maximum(plane.g1, worst) > sharpness.cosine_to_maximum(plane.g0, worst)
+    assert sharpness.cosine_to_maximum(plane.g1, worst) > sharpness.cosine_to_maximum(
+        plane.g0, worst
+    )
 
 
-# ---- the g0/g1 plane ------------------------------------------------------------------------------
+# ---- the g0/g1 plane ----------------------------------------
 def test_grad_plane_basis_is_orthonormal_and_spans_g0_and_g1():
     surface, theta, closure = quadratic_problem([5.0, 1.0, 0.3], start=[0.2, 0.1, -0.4], seed=1)
     plane = sharpness.grad_plane(closure, [theta], rho=0.2)
@@ -130,21 +145,24 @@ def test_grad_plane_basis_is_orthonormal_and_spans_g0_and_g1():
 
 def test_circle_losses_finds_the_maximiser_of_a_quadratic_at_its_minimum():
     surface, theta, closure = quadratic_problem([4.0, 1.0], start=[0.0, 0.0], seed=2)
-    angles, losses = sharpness.circle_losses(closure, [theta], [np.array([1.0, 0.0])],
-                                             [np.array([0.0, 1.0])], rho=0.5, num=3600)
+    angles, losses = sharpness.circle_losses(
+        closure, [theta], [np.array([1.0, 0.0])], [np.array([0.0, 1.0])], rho=0.5, num=3600
+    )
     best = np.array([np.cos(angles[losses.argmax()]), np.sin(angles[losses.argmax()])])
     assert abs(abs(best @ surface.top_eigenvector) - 1) < 1e-5
     assert abs(losses.max() - 0.5 * 0.25 * 4.0) < 1e-5
 
 
-# ---- slices and filter normalisation ---------------------------------------------------------------
+# ---- slices and filter normalisation ----------------------------------------
 def test_slices_at_zero_equal_the_loss_and_follow_the_quadratic():
     surface, theta, closure = quadratic_problem([2.0, 1.0], start=[0.3, 0.4], seed=4)
     d1, d2 = np.array([1.0, 0.0]), np.array([0.3, -1.0])
     alphas = np.array([-1.0, 0.0, 0.5])
     line = sharpness.loss_slice_1d(closure, [theta], [d1], alphas)
     assert line[1] == surface.value(theta.numpy())
-    np.testing.assert_allclose(line, [surface.value(theta.numpy() + a * d1) for a in alphas], rtol=1e-12)
+    np.testing.assert_allclose(
+        line, [surface.value(theta.numpy() + a * d1) for a in alphas], rtol=1e-12
+    )
     betas = np.array([0.0, 2.0])
     Z = sharpness.loss_slice_2d(closure, [theta], [d1], [d2], alphas, betas)
     assert Z.shape == (2, 3) and Z[0, 1] == surface.value(theta.numpy())
