@@ -111,6 +111,8 @@ class Tensor:
         array = backend.to_device(data, dtype)
         if dtype is None and array.dtype.kind == "f" and array.dtype != _default_dtype:
             array = array.astype(_default_dtype)  # floats follow the default, never upcast
+        elif array is data:
+            array = array.copy()  # our own memory: an in-place update must not reach the caller
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got {array.dtype}")
         self.data, self.grad, self.requires_grad = array, None, bool(requires_grad)

@@ -411,3 +411,13 @@ def test_backward_wrong_explicit_gradient_shape():
     x = ms.Tensor(np.ones((2, 3)), requires_grad=True)
     with pytest.raises(ValueError, match=r"\(3,\).*\(2, 3\)"):
         (x * 2).backward(np.ones(3))
+
+
+def test_tensor_owns_its_memory_so_updates_do_not_reach_the_callers_array():
+    source = np.array([1.0, 2.0], dtype=np.float32)
+    t = ms.Tensor(source, requires_grad=True)
+    t.data -= 1.0  # what an optimizer step does
+    np.testing.assert_array_equal(source, [1.0, 2.0])
+    u = ms.Tensor(t)
+    u.data *= 5.0
+    np.testing.assert_array_equal(t.data, [0.0, 1.0])
