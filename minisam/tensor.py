@@ -22,6 +22,7 @@ from .backend import get_array_module
 
 _default_dtype = np.dtype(np.float32)
 _grad_enabled = True
+relu_mask_hook = None  # set by sharpness.frozen_relu_pattern() to hold ReLU's on/off pattern fixed
 
 
 def set_default_dtype(dtype) -> None:
@@ -387,8 +388,10 @@ class Tensor:
         return self._unary("sigmoid", 0.5 * (1 + xp.tanh(0.5 * self.data)), lambda out: out * (1 - out))
 
     def relu(self):
-        xp = get_array_module(self.data)
-        return self._unary("relu", xp.maximum(self.data, 0), lambda out: out > 0)
+        passes = self.data > 0
+        if relu_mask_hook is not None:  # sharpness.frozen_relu_pattern: reuse the masks from θ
+            passes = relu_mask_hook(passes)
+        return self._unary("relu", self.data * passes, lambda out: passes)
 
     def clip(self, min=None, max=None):
         x = self.data

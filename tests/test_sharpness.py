@@ -219,3 +219,19 @@ def test_lambda_max_of_a_relu_network_does_not_depend_on_dtype_or_step():
         ms.set_default_dtype(previous)
     assert estimates[0] > 0
     assert estimates[0] == pytest.approx(estimates[1], rel=1e-5)
+
+
+def test_hessian_vector_product_holds_the_relu_pattern_of_theta_at_a_kink():
+    """L(w) = 3·relu(w·x) + ½‖w‖² with w·x = 0 exactly: the gradient jumps across the kink,
+    and without the held pattern (g(θ+εv) − g(θ−εv))/2ε would grow like 1/ε along x."""
+    x = ms.Tensor([1.0, -1.0], dtype=np.float64)
+    w = ms.Tensor([0.5, 0.5], requires_grad=True, dtype=np.float64)
+
+    def closure():
+        return 3.0 * (w * x).sum().relu() + 0.5 * (w * w).sum()
+
+    along_x = [np.array([1.0, -1.0]) / np.sqrt(2)]
+    for step in (1e-4, 1e-6, 1e-8):
+        product = sharpness.hessian_vector_product(closure, [w], along_x, eps=step)
+        np.testing.assert_allclose(product[0], along_x[0], rtol=1e-6, err_msg=f"step {step}")
+    np.testing.assert_array_equal(w.data, [0.5, 0.5])
