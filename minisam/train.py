@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -164,7 +165,8 @@ def evaluate(model, x, y, batch_size: int = 1000) -> tuple[float, float]:
 
 
 def measure_sharpness(model, x, y, rho: float, subset: int = 512) -> dict:
-    """λ_max of the training loss and the worst loss in the ρ-ball, on a fixed subset."""
+    """On a fixed training subset: λ_max, the top Hessian eigenvalue, and the ρ-sharpness
+    max_{‖ε‖≤ρ} L(θ+ε) − L(θ), the quantity SAM minimises (Foret et al. 2021, eq. 1)."""
     from minisam import sharpness
 
     inputs, targets = ms.Tensor(x[:subset]), ms.Tensor(y[:subset])
@@ -178,14 +180,7 @@ def measure_sharpness(model, x, y, rho: float, subset: int = 512) -> dict:
     lam = sharpness.top_hessian_eigenvalue(closure, params, iters=20)
     worst = sharpness.worst_case_loss(closure, params, rho=rho, steps=10, restarts=1)
     model.train(was_training)
-    return {"lambda_max": float(_first(lam)), "worst_rho_loss": float(_first(worst))}
-
-
-def _first(value):
-    """Numbers from the sharpness module may come alone or as (value, extra) / objects."""
-    if isinstance(value, tuple):
-        return value[0]
-    return getattr(value, "value", value)
+    return {"lambda_max": float(lam), "rho_sharpness": float(worst.sharpness)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -194,12 +189,14 @@ def _first(value):
 
 
 def _progress(epoch, epochs, row, started):
-    bar = "#" * int(20 * epoch / epochs)
-    print(
-        f"\r  [{bar:<20}] epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  "
-        f"test acc {row['test_acc']:.3f}  ({time.perf_counter() - started:.0f}s)",
-        end="" if epoch < epochs else "\n", flush=True,
-    )
+    """A one-line progress bar on a terminal; one line per run when the output is a file."""
+    line = (f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
+            f"  ({time.perf_counter() - started:.0f}s)")
+    if sys.stdout.isatty():
+        bar = "#" * int(20 * epoch / epochs)
+        print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
+    elif epoch == epochs:
+        print(f"  {line}", flush=True)
 
 
 def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True) -> RunResult:
@@ -290,9 +287,9 @@ def write_results(result: RunResult, run_dir) -> None:
 COLUMNS = [
     ("test_acc", "test acc", "{:.3f}"),
     ("train_loss", "train loss", "{:.3f}"),
-    ("lambda_max", "λ_max", "{:.3g}"),
-    ("worst_rho_loss", "worst ρ-loss", "{:.3f}"),
-    ("seconds_per_epoch", "s/epoch", "{:.2f}"),
+    ("lambda_max", "λ_max", "{:.2f}"),
+    ("rho_sharpness", "ρ-sharpness", "{:.4f}"),
+    ("seconds_per_epoch", "s/epoch", "{:.3f}"),
     ("cost_vs_sgd", "step cost vs SGD", "{:.2f}x"),
 ]
 
@@ -311,15 +308,12 @@ def compare(base: RunConfig, optimizers=("sgd", "sam", "xsam"), seeds=(0, 1, 2),
             if progress:
                 print(f"{name.upper()} (seed {seed})")
             runs[name].append(train(replace(base, optimizer=name, seed=seed), progress=progress))
-    sgd_step = None
-    if "sgd" in runs:
-        sgd_step = float(np.median([r.final["seconds_per_step"] for r in runs["sgd"]]))
     rows = {}
     for name, results in runs.items():
         finals = [dict(r.final) for r in results]
-        for f in finals:
-            if sgd_step:
-                f["cost_vs_sgd"] = f["seconds_per_step"] / sgd_step
+        if "sgd" in runs:  # each run against SGD with the same seed
+            for f, sgd in zip(finals, runs["sgd"], strict=True):
+                f["cost_vs_sgd"] = f["seconds_per_step"] / sgd.final["seconds_per_step"]
         rows[name] = {
             key: (float(np.mean([f[key] for f in finals])), float(np.std([f[key] for f in finals])))
             for key, _, _ in COLUMNS if all(key in f for f in finals)
@@ -393,7 +387,7 @@ def write_comparison(summary: dict, base: RunConfig, run_dir) -> None:
     if all("lambda_max" in row for row in rows.values()):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for ax, key, title in ((axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$"),
-                               (axes[1], "worst_rho_loss", rf"Worst loss in the $\rho$-ball ($\rho$={base.rho})")):
+                               (axes[1], "rho_sharpness", rf"$\rho$-sharpness ($\rho$={base.rho})")):
             plots.bar_chart({n.upper(): rows[n][key][0] for n in rows}, ax=ax, title=title,
                             ylabel=key.replace("_", " "),
                             errors={n.upper(): rows[n][key][1] for n in rows})
