@@ -31,14 +31,21 @@ import numpy as np
 
 
 def interleaved_medians(steps: dict, rounds: int = 15, repeat: int = 5, warmup: int = 3) -> dict:
-    """Median seconds per call of each function, timed in interleaved, rotating rounds."""
+    """Median seconds per call of each function, timed in interleaved rounds.
+
+    Each round times every contender once, in a fresh random order, with a short pause
+    before each: PyTorch's and OpenBLAS's worker threads keep spinning for a while after
+    a parallel region, and whoever ran right after them would pay for it.
+    """
     names = list(steps)
     for name in names:
         for _ in range(warmup):
             steps[name]()
     times = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+    order = np.random.default_rng(0)
+    for _ in range(rounds):
+        for name in order.permutation(names):
+            time.sleep(0.02)
             start = time.perf_counter()
             for _ in range(repeat):
                 steps[name]()
@@ -430,7 +437,8 @@ def main(argv=None) -> int:
 
     torch = _torch()
     print(f"minisam bench: NumPy {np.__version__} on {platform.machine()}, "
-          f"backend {ms.backend.name}, float32; medians of {rounds} interleaved rounds")
+          f"backend {ms.backend.name}, float32; medians of {rounds} interleaved rounds "
+          "in random order")
     print("PyTorch:", f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
           else "not installed (its columns are skipped)")
     print()

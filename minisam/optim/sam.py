@@ -91,6 +91,7 @@ class SAM(Optimizer):
         self.__dict__.update(self._settings(rho=rho, steps=steps, adaptive=adaptive, eta=eta))
         self.step_count = 0
         self.diagnostics = {}
+        self._workspaces = {}
 
     # ---- helpers shared with XSAM ------------------------------------------------------
     def _settings(self, rho, steps, adaptive, eta) -> dict:
@@ -123,6 +124,17 @@ class SAM(Optimizer):
     def zero_grad(self) -> None:
         self.base.zero_grad()
 
+    def _workspace(self, name: str) -> list:
+        """Arrays shaped like the parameters, made once and reused every step. (A fresh
+        multi-megabyte array each step is slow: the allocator hands it back to the OS when
+        it is freed, so every step pays page faults again -- see ``python -m minisam bench``.)"""
+        arrays = self._workspaces.get(name)
+        if arrays is None or any(a.shape != p.shape or a.dtype != p.dtype
+                                 for a, p in zip(arrays, self.params, strict=True)):
+            arrays = [get_array_module(p.data).empty_like(p.data) for p in self.params]
+            self._workspaces[name] = arrays
+        return arrays
+
     def _gradients(self):
         """The current gradients, a zero array for a parameter the loss did not reach."""
         return [p.grad if p.grad is not None else get_array_module(p.data).zeros_like(p.data)
@@ -140,7 +152,7 @@ class SAM(Optimizer):
         ending with the gradient g_k = ∇L(ϑ_k) in every ``p.grad``. The parameters are
         left at ϑ_k; on an error they are put back to θ before it propagates."""
         ascent = Ascent()
-        # θ's own arrays are never written during the step: the parameters point at new
+        # θ's own arrays are never written during the step: the parameters point at other
         # arrays ϑ = θ + displacement, so restoring θ is handing the originals back.
         ascent.theta = [p.data for p in self.params]
         ascent.grad_norms, displacement = [], None
@@ -163,10 +175,15 @@ class SAM(Optimizer):
                     factor = (self.rho / self.steps) / (norm + EPS0)
                     with no_grad():
                         if displacement is None:
-                            displacement = [factor * m for m in moves]
-                            for p, theta, e in zip(self.params, ascent.theta, displacement,
-                                                   strict=True):
-                                p.data = theta + e  # the ascent point ϑ₁, in a new array
+                            displacement = self._workspace("displacement")
+                            points = self._workspace("ascent_point")
+                            for p, theta, e, m, point in zip(self.params, ascent.theta,
+                                                             displacement, moves, points,
+                                                             strict=True):
+                                xp = get_array_module(m)
+                                xp.multiply(m, factor, out=e)  # ϑ₁ − θ = ρ·g₀/‖g₀‖ (k = 1)
+                                xp.add(theta, e, out=point)
+                                p.data = point  # the ascent point ϑ₁, in its own array
                         else:
                             for p, theta, e, m in zip(self.params, ascent.theta, displacement,
                                                       moves, strict=True):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 
 from .. import nn
+from ..backend import get_array_module
 from ..tensor import no_grad
 from .sam import EPS0, SAM, global_dot, global_norm
 from .sgd import closure_loss
@@ -119,13 +120,20 @@ class XSAM(SAM):
             probe_losses = []
             if searched:
                 best_loss, best_alpha = -math.inf, self.alpha
+                # the ascent point's arrays are free again: each probe point is built in them
+                probes, scratch = self._workspace("ascent_point"), self._workspace("scratch")
                 with no_grad(), nn.frozen_batchnorm_stats():
                     for alpha in self.alpha_grid:
                         a, b = slerp(alpha)
                         ca, cb = self.rho_max * a * to_v0, self.rho_max * b * to_v1
-                        for p, theta, e, g in zip(self.params, ascent.theta, displacement, gk,
-                                                  strict=True):
-                            p.data = theta + ca * e + cb * g  # the probe point θ + ρ_max·v(α)
+                        for p, theta, e, g, probe, tmp in zip(self.params, ascent.theta,
+                                                              displacement, gk, probes, scratch,
+                                                              strict=True):
+                            xp = get_array_module(theta)
+                            xp.multiply(e, ca, out=probe)
+                            probe += theta
+                            probe += xp.multiply(g, cb, out=tmp)
+                            p.data = probe  # the probe point θ + ρ_max·v(α)
                         loss = closure_loss(closure, "XSAM.step").item()
                         probe_losses.append((alpha, loss))
                         if loss > best_loss:  # strictly greater: ties keep the smallest α
@@ -136,10 +144,11 @@ class XSAM(SAM):
             self._restore(ascent)
         a, b = slerp(self.alpha)
         ca, cb = gk_norm * a * to_v0, gk_norm * b * to_v1
-        for p, e, g in zip(self.params, displacement, gk, strict=True):
+        for p, e, g, tmp in zip(self.params, displacement, gk, self._workspace("scratch"),
+                                strict=True):
             g *= cb  # g is p.grad (or a fresh zero array): scaled in place, no copy
             if ca != 0:
-                g += ca * e
+                g += get_array_module(e).multiply(e, ca, out=tmp)
             p.grad = g
         self.base.step()
 
