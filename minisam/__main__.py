@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("train", help="train one model with one optimizer",
                        description="Train one model; writes results.json, history.csv and a checkpoint.")
     _add_run_arguments(p)
-    p.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint.npz")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue from a checkpoint.npz with the settings it was made with")
 
     p = sub.add_parser("compare", help="several optimizers x seeds on the same data and initialisations",
                        description="Prints a table of mean ± std over seeds and writes figures.")
@@ -128,8 +129,12 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "train":
-            run_dir = _run_dir(args, "train")
-            result = training.train(_config(args), run_dir=run_dir, resume=args.resume)
+            config = _config(args)
+            if args.resume is not None:  # a resumed run continues with the settings it had
+                config = training.config_of(args.resume)
+                print(f"resuming from {args.resume} with its own settings")
+            run_dir = args.out or (args.resume.parent if args.resume else _run_dir(args, "train"))
+            result = training.train(config, run_dir=run_dir, resume=args.resume)
             print("final:", {k: round(v, 4) for k, v in result.final.items()})
             print(f"results in {run_dir}/")
         else:
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
                                        seeds=args.seeds, run_dir=run_dir)
             print(training.format_table(summary["rows"], args.seeds))
             print(f"results and figures in {run_dir}/")
-    except (ValueError, training.NonFiniteLoss) as err:
+    except (ValueError, OSError, training.NonFiniteLoss) as err:
         parser.exit(2, f"python -m minisam {args.command}: error: {err}\n")
     return 0
 

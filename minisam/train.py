@@ -199,14 +199,19 @@ def _progress(epoch, epochs, row, started):
         print(f"  {line}", flush=True)
 
 
-def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True) -> RunResult:
+def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True,
+          stop_after: int | None = None) -> RunResult:
     """Train one model; with ``run_dir``, write results there and a checkpoint every epoch.
 
     ``resume`` (a checkpoint path) continues a run exactly where it stopped: model,
     optimizer, scheduler, random-number state and history all come back, so the result
-    is bit-identical to a run that never stopped.
+    is bit-identical to a run that never stopped. The checkpoint must come from a run
+    with the same configuration. ``stop_after`` ends the run after that epoch, as an
+    interruption would (the learning-rate schedule still spans all ``cfg.epochs``).
     """
     cfg.validate()
+    if stop_after is not None and not (isinstance(stop_after, int) and stop_after >= 1):
+        raise ValueError(f"stop_after must be an epoch number >= 1, got {stop_after!r}")
     ms.backend.use(cfg.backend)
     ms.manual_seed(cfg.seed)
     d = load_data(cfg)
@@ -216,6 +221,13 @@ def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True) -> R
     history, start_epoch = [], 0
     if resume is not None:
         state = ms.load(resume)
+        saved = json.loads(state["config"])
+        differ = [k for k, v in asdict(cfg).items() if json.loads(json.dumps(v)) != saved.get(k)]
+        if differ:
+            raise ValueError(
+                f"cannot resume from {resume}: it was made with a different configuration "
+                f"({', '.join(f'{k}: {saved.get(k)!r} there, {getattr(cfg, k)!r} here' for k in differ)})"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -225,7 +237,8 @@ def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True) -> R
         start_epoch = int(state["epoch"])
 
     started = time.perf_counter()
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+    last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
+    for epoch in range(start_epoch + 1, last_epoch + 1):
         model.train()
         epoch_start, losses = time.perf_counter(), []
         for step, (inputs, targets) in enumerate(loader):
@@ -267,6 +280,13 @@ def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True) -> R
     if run_dir is not None:
         write_results(result, run_dir)
     return result
+
+
+def config_of(checkpoint) -> RunConfig:
+    """The configuration a checkpoint was made with (to resume it as it was)."""
+    saved = json.loads(ms.load(checkpoint)["config"])
+    saved["hidden"] = tuple(saved["hidden"])
+    return RunConfig(**saved)
 
 
 def write_results(result: RunResult, run_dir) -> None:
