@@ -5,8 +5,7 @@
     import minisam.functional as F
 """
 
-from . import backend
-from . import nn, optim
+from . import backend, nn, optim
 from .rng import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
 from .tensor import (
@@ -24,3 +23,9 @@ from .tensor import (
 )
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "backend", "cat", "get_default_dtype", "get_rng_state", "is_grad_enabled", "load",
+    "manual_seed", "maximum", "nn", "no_grad", "ones", "optim", "randn", "save",
+    "set_default_dtype", "set_rng_state", "stack", "zeros",
+]

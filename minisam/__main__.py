@@ -1,9 +1,9 @@
 """The command line: ``python -m minisam {demo,train,compare,bench} ...``.
 
-    python -m minisam demo                               # the tour: landscape + MNIST-1D
-    python -m minisam train --optimizer xsam --epochs 10
-    python -m minisam compare --optimizers sgd sam xsam --seeds 0 1 2 --label-noise 0.2
-    python -m minisam bench --quick
+python -m minisam demo                               # the tour: landscape + MNIST-1D
+python -m minisam train --optimizer xsam --epochs 10
+python -m minisam compare --optimizers sgd sam xsam --seeds 0 1 2 --label-noise 0.2
+python -m minisam bench --quick
 """
 
 from __future__ import annotations
@@ -50,30 +50,67 @@ def _fraction(text):
 def _add_run_arguments(parser, with_optimizer=True):
     d = RunConfig()
     g = parser.add_argument_group("data and model")
-    g.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="bundled or toy dataset (default %(default)s)")
+    g.add_argument(
+        "--dataset", choices=DATASETS, default=d.dataset, help="bundled or toy dataset (default %(default)s)"
+    )
     g.add_argument("--model", choices=MODELS, default=d.model, help="network (default %(default)s)")
-    g.add_argument("--hidden", type=_positive(int), nargs="+", default=list(d.hidden), help="MLP hidden sizes (default %(default)s)")
-    g.add_argument("--label-noise", type=_fraction, default=d.label_noise, help="fraction of training labels flipped to another class (default %(default)s)")
+    g.add_argument(
+        "--hidden",
+        type=_positive(int),
+        nargs="+",
+        default=list(d.hidden),
+        help="MLP hidden sizes (default %(default)s)",
+    )
+    g.add_argument(
+        "--label-noise",
+        type=_fraction,
+        default=d.label_noise,
+        help="fraction of training labels flipped to another class (default %(default)s)",
+    )
     g = parser.add_argument_group("optimization")
     if with_optimizer:
         g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
     g.add_argument("--lr", type=_positive(float), default=d.lr, help="learning rate (default %(default)s)")
     g.add_argument("--momentum", type=_non_negative, default=d.momentum, help="(default %(default)s)")
     g.add_argument("--weight-decay", type=_non_negative, default=d.weight_decay, help="(default %(default)s)")
-    g.add_argument("--rho", type=_positive(float), default=d.rho, help="SAM-family neighbourhood radius (default %(default)s)")
+    g.add_argument(
+        "--rho",
+        type=_positive(float),
+        default=d.rho,
+        help="SAM-family neighbourhood radius (default %(default)s)",
+    )
     g.add_argument("--rho-max", type=_positive(float), default=None, help="XSAM probe radius (default 2·rho)")
-    g.add_argument("--alpha", type=_non_negative, default=d.alpha, help="XSAM's initial alpha (default %(default)s)")
-    g.add_argument("--ascent-steps", type=_positive(int), default=d.ascent_steps, help="ascent steps k (default %(default)s)")
-    g.add_argument("--search-every", type=int, default=None, help="XSAM: steps between alpha searches (default: once per epoch; 0 never)")
+    g.add_argument(
+        "--alpha", type=_non_negative, default=d.alpha, help="XSAM's initial alpha (default %(default)s)"
+    )
+    g.add_argument(
+        "--ascent-steps",
+        type=_positive(int),
+        default=d.ascent_steps,
+        help="ascent steps k (default %(default)s)",
+    )
+    g.add_argument(
+        "--search-every",
+        type=int,
+        default=None,
+        help="XSAM: steps between alpha searches (default: once per epoch; 0 never)",
+    )
     g.add_argument("--eta", type=_non_negative, default=d.eta, help="ASAM's eta (default %(default)s)")
     g.add_argument("--epochs", type=_positive(int), default=d.epochs, help="(default %(default)s)")
     g.add_argument("--batch-size", type=_positive(int), default=d.batch_size, help="(default %(default)s)")
-    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule, help="learning-rate schedule (default %(default)s)")
+    g.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=d.schedule,
+        help="learning-rate schedule (default %(default)s)",
+    )
     g = parser.add_argument_group("run")
     if with_optimizer:
         g.add_argument("--seed", type=int, default=d.seed, help="(default %(default)s)")
     g.add_argument("--backend", choices=("numpy", "cupy"), default=d.backend, help="(default %(default)s)")
-    g.add_argument("--sharpness", action="store_true", help="measure λ_max and the worst-case ρ-loss at the end")
+    g.add_argument(
+        "--sharpness", action="store_true", help="measure λ_max and the worst-case ρ-loss at the end"
+    )
     g.add_argument("--out", type=Path, default=None, help="run folder (default runs/<command>-<time>)")
 
 
@@ -95,19 +132,32 @@ def main(argv=None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,compare,bench}")
 
-    p = sub.add_parser("demo", help="the tour: SGD/SAM/XSAM on a sharp/flat landscape and on MNIST-1D",
-                       description="Runs on the bundled data with NumPy, in a few minutes on 2 cores.")
+    p = sub.add_parser(
+        "demo",
+        help="the tour: SGD/SAM/XSAM on a sharp/flat landscape and on MNIST-1D",
+        description="Runs on the bundled data with NumPy, in a few minutes on 2 cores.",
+    )
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/demo-<time>)")
     p.add_argument("--quick", action="store_true", help="fewer epochs and seeds (for tests)")
 
-    p = sub.add_parser("train", help="train one model with one optimizer",
-                       description="Train one model; writes results.json, history.csv and a checkpoint.")
+    p = sub.add_parser(
+        "train",
+        help="train one model with one optimizer",
+        description="Train one model; writes results.json, history.csv and a checkpoint.",
+    )
     _add_run_arguments(p)
-    p.add_argument("--resume", type=Path, default=None,
-                   help="continue from a checkpoint.npz with the settings it was made with")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue from a checkpoint.npz with the settings it was made with",
+    )
 
-    p = sub.add_parser("compare", help="several optimizers x seeds on the same data and initialisations",
-                       description="Prints a table of mean ± std over seeds and writes figures.")
+    p = sub.add_parser(
+        "compare",
+        help="several optimizers x seeds on the same data and initialisations",
+        description="Prints a table of mean ± std over seeds and writes figures.",
+    )
     _add_run_arguments(p, with_optimizer=False)
     p.add_argument("--optimizers", choices=OPTIMIZERS, nargs="+", default=["sgd", "sam", "xsam"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -139,8 +189,9 @@ def main(argv=None) -> int:
             print(f"results in {run_dir}/")
         else:
             run_dir = _run_dir(args, "compare")
-            summary = training.compare(_config(args), optimizers=args.optimizers,
-                                       seeds=args.seeds, run_dir=run_dir)
+            summary = training.compare(
+                _config(args), optimizers=args.optimizers, seeds=args.seeds, run_dir=run_dir
+            )
             print(training.format_table(summary["rows"], args.seeds))
             print(f"results and figures in {run_dir}/")
     except (ValueError, OSError, training.NonFiniteLoss) as err:

@@ -78,7 +78,7 @@ class NumpyMLP:
         rng = np.random.default_rng(seed)
         self.layers = [
             (_uniform_init(rng, i, (o, i)), _uniform_init(rng, i, (o,)))
-            for i, o in zip(sizes[:-1], sizes[1:])
+            for i, o in zip(sizes[:-1], sizes[1:], strict=True)
         ]
         self.lr = lr
 
@@ -154,10 +154,13 @@ class NumpyCNN:
         rng = np.random.default_rng(seed)
         self.convs = [
             (_uniform_init(rng, ci * 9, (co, ci, 3, 3)), _uniform_init(rng, ci * 9, (co,)))
-            for ci, co in zip(channels[:-1], channels[1:])
+            for ci, co in zip(channels[:-1], channels[1:], strict=True)
         ]
         features = channels[-1] * (image // 4) ** 2
-        self.fc = (_uniform_init(rng, features, (classes, features)), _uniform_init(rng, features, (classes,)))
+        self.fc = (
+            _uniform_init(rng, features, (classes, features)),
+            _uniform_init(rng, features, (classes,)),
+        )
         self.lr = lr
 
     def step(self, x, y):
@@ -190,7 +193,7 @@ class NumpyCNN:
             conv_grads.append((g2.T @ cols, g2.sum(axis=0)))
             if n > 0:  # the input image needs no gradient
                 grad = _col2im(g2 @ w.reshape(len(w), -1), in_shape, 3, 1)
-        for (w, b), (gw, gb) in zip(reversed(self.convs), conv_grads):
+        for (w, b), (gw, gb) in zip(reversed(self.convs), conv_grads, strict=True):
             w -= self.lr * gw.reshape(w.shape)
             b -= self.lr * gb
         self.fc[0][...] -= self.lr * grads_fc[0]
@@ -204,14 +207,23 @@ class NumpyCNN:
 
 MLP_LAYERS = [("linear", 784, 256), ("relu",), ("linear", 256, 256), ("relu",), ("linear", 256, 10)]
 CNN_LAYERS = [
-    ("conv2d", 1, 16), ("relu",), ("maxpool2d",),
-    ("conv2d", 16, 32), ("relu",), ("maxpool2d",),
-    ("flatten",), ("linear", 32 * 7 * 7, 10),
+    ("conv2d", 1, 16),
+    ("relu",),
+    ("maxpool2d",),
+    ("conv2d", 16, 32),
+    ("relu",),
+    ("maxpool2d",),
+    ("flatten",),
+    ("linear", 32 * 7 * 7, 10),
 ]
 # A 1-D CNN for MNIST-1D signals (1 x 40): two 5-tap convolutions, then a linear classifier.
 CNN1D_LAYERS = [
-    ("conv1d", 1, 32), ("relu",), ("conv1d", 32, 32), ("relu",),
-    ("flatten",), ("linear", 32 * 40, 10),
+    ("conv1d", 1, 32),
+    ("relu",),
+    ("conv1d", 32, 32),
+    ("relu",),
+    ("flatten",),
+    ("linear", 32 * 40, 10),
 ]
 
 
@@ -255,8 +267,11 @@ def minisam_step(model, optimizer_name="sgd", lr=0.01, **kwargs):
     from minisam import optim
 
     base = optim.SGD(model.parameters(), lr=lr)
-    opt = {"sgd": lambda: base, "sam": lambda: optim.SAM(base, **kwargs),
-           "xsam": lambda: optim.XSAM(base, **kwargs)}[optimizer_name]()
+    opt = {
+        "sgd": lambda: base,
+        "sam": lambda: optim.SAM(base, **kwargs),
+        "xsam": lambda: optim.XSAM(base, **kwargs),
+    }[optimizer_name]()
 
     def step(x, y):
         inputs, targets = ms.Tensor(x), ms.Tensor(y)
@@ -332,8 +347,7 @@ def optimizer_rows(rounds, repeat):
 
     x, y = _batch((128, 784))
     steps = {}
-    for name, kwargs in (("SGD", {}), ("SAM", {"rho": 0.05}),
-                         ("XSAM", {"rho": 0.05, "search_every": 100})):
+    for name, kwargs in (("SGD", {}), ("SAM", {"rho": 0.05}), ("XSAM", {"rho": 0.05, "search_every": 100})):
         ms.manual_seed(0)
         step = minisam_step(minisam_net(MLP_LAYERS), name.lower(), **kwargs)
         steps[name] = lambda step=step: step(x, y)
@@ -365,8 +379,13 @@ def _optimizer_step_on(name, optimizer_name, weights, x, y):
     def run():
         model = minisam_net(CNN_LAYERS)
         model.load_state_dict(weights)
-        step = minisam_step(model, optimizer_name, lr=0.1, rho=0.05,
-                            **({"search_every": 1} if optimizer_name == "xsam" else {}))
+        step = minisam_step(
+            model,
+            optimizer_name,
+            lr=0.1,
+            rho=0.05,
+            **({"search_every": 1} if optimizer_name == "xsam" else {}),
+        )
         step(x, y)
         return {k: np.asarray(v) for k, v in model.state_dict().items()}
 
@@ -390,8 +409,11 @@ def gpu_report(rounds: int) -> int:
         print(f"GPU section not run: {reason}")
         return 1
     print("== pytest -m gpu (every op, value and gradient, CuPy vs NumPy)")
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
-                           capture_output=True, text=True)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+    )
     print("\n".join(tests.stdout.strip().splitlines()[-3:]))
 
     print("== one optimizer step of the small CNN in float64, CuPy vs NumPy (max |difference|)")
@@ -409,6 +431,7 @@ def gpu_report(rounds: int) -> int:
     x, y = _batch((256, 1, 28, 28))
     steps = {}
     for name in ("numpy", "cupy"):
+
         def make(name=name):
             ms.manual_seed(0)
             return minisam_step(minisam_net(CNN_LAYERS))
@@ -416,8 +439,10 @@ def gpu_report(rounds: int) -> int:
         step = _on_backend(name, make)
         steps[name] = lambda step=step, name=name: _on_backend(name, lambda: step(x, y))
     medians = interleaved_medians(steps, rounds=rounds, repeat=3)
-    print(f"   NumPy {_fmt_ms(medians['numpy'])}   CuPy {_fmt_ms(medians['cupy'])}   "
-          f"speed-up {medians['numpy'] / medians['cupy']:.1f}x (target >= 10x on an H100)")
+    print(
+        f"   NumPy {_fmt_ms(medians['numpy'])}   CuPy {_fmt_ms(medians['cupy'])}   "
+        f"speed-up {medians['numpy'] / medians['cupy']:.1f}x (target >= 10x on an H100)"
+    )
     return 0 if tests.returncode == 0 else 1
 
 
@@ -459,8 +484,9 @@ def _child(code, env_extra, *args) -> float:
 
     env = {k: v for k, v in os.environ.items() if k not in KEEP_MEMORY}
     env.update(env_extra)
-    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -480,8 +506,10 @@ def _machine_note() -> str:
 
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
     if load > 0.5 * cores:
-        return (f"WARNING: the machine is busy (load average {load:.1f} on {cores} cores): "
-                "BLAS threads then fight over the cores and timings swing wildly")
+        return (
+            f"WARNING: the machine is busy (load average {load:.1f} on {cores} cores): "
+            "BLAS threads then fight over the cores and timings swing wildly"
+        )
     return f"load average {load:.1f} on {cores} cores"
 
 
@@ -489,10 +517,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minisam bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row")
-    parser.add_argument("--gpu", action="store_true",
-                        help="CuPy vs NumPy: pytest -m gpu, one SAM/XSAM step, CNN speed at batch 256")
-    parser.add_argument("--skip-allocator", action="store_true",
-                        help="skip the child processes that measure malloc settings and peak memory")
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="CuPy vs NumPy: pytest -m gpu, one SAM/XSAM step, CNN speed at batch 256",
+    )
+    parser.add_argument(
+        "--skip-allocator",
+        action="store_true",
+        help="skip the child processes that measure malloc settings and peak memory",
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 15)
     repeat = 3 if args.quick else 5
@@ -502,29 +536,43 @@ def main(argv=None) -> int:
     import minisam as ms
 
     torch = _torch()
-    print(f"minisam bench: NumPy {np.__version__} on {platform.machine()}, backend {ms.backend.name}, "
-          f"float32; medians of {rounds} interleaved rounds in random order")
-    print("PyTorch:", f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch
-          else "not installed (its columns are skipped)")
+    print(
+        f"minisam bench: NumPy {np.__version__} on {platform.machine()}, backend {ms.backend.name}, "
+        f"float32; medians of {rounds} interleaved rounds in random order"
+    )
+    print(
+        "PyTorch:",
+        f"{torch.__version__} ({torch.get_num_threads()} threads)"
+        if torch
+        else "not installed (its columns are skipped)",
+    )
     print(_machine_note())
     print()
-    print(f"{'training step':<40}{'minisam':>12}{'NumPy by hand':>16}{'PyTorch CPU':>14}"
-          f"{'vs NumPy':>10}{'vs PyTorch':>12}")
+    print(
+        f"{'training step':<40}{'minisam':>12}{'NumPy by hand':>16}{'PyTorch CPU':>14}"
+        f"{'vs NumPy':>10}{'vs PyTorch':>12}"
+    )
     for title, medians, agreement in network_rows(rounds, repeat):
         ours = medians["minisam"]
         numpy_t, torch_t = medians.get("NumPy by hand"), medians.get("PyTorch CPU")
-        print(f"{title:<40}{_fmt_ms(ours):>12}"
-              f"{_fmt_ms(numpy_t) if numpy_t else '-':>16}{_fmt_ms(torch_t) if torch_t else '-':>14}"
-              f"{f'{ours / numpy_t:.2f}x' if numpy_t else '-':>10}"
-              f"{f'{ours / torch_t:.2f}x' if torch_t else '-':>12}"
-              + (f"   (loss vs PyTorch: max diff {agreement:.1e})" if agreement is not None else ""))
+        print(
+            f"{title:<40}{_fmt_ms(ours):>12}"
+            f"{_fmt_ms(numpy_t) if numpy_t else '-':>16}{_fmt_ms(torch_t) if torch_t else '-':>14}"
+            f"{f'{ours / numpy_t:.2f}x' if numpy_t else '-':>10}"
+            f"{f'{ours / torch_t:.2f}x' if torch_t else '-':>12}"
+            + (f"   (loss vs PyTorch: max diff {agreement:.1e})" if agreement is not None else "")
+        )
     print("targets: MLP <= 1.25x NumPy by hand and not slower than PyTorch; CNN <= 1.5x PyTorch")
     print()
     costs = optimizer_rows(max(rounds // 3, 3), repeat)
-    print(f"SAM step / SGD step (MLP, batch 128):     {costs['SAM'] / costs['SGD']:.2f}x  "
-          "(target <= 2.15; two forward+backward passes make 2.0)")
-    print(f"XSAM (1 search per 100 steps) / SAM:      {costs['XSAM'] / costs['SAM']:.2f}x  "
-          "(target <= 1.05; a search is 21 forward passes)")
+    print(
+        f"SAM step / SGD step (MLP, batch 128):     {costs['SAM'] / costs['SGD']:.2f}x  "
+        "(target <= 2.15; two forward+backward passes make 2.0)"
+    )
+    print(
+        f"XSAM (1 search per 100 steps) / SAM:      {costs['XSAM'] / costs['SAM']:.2f}x  "
+        "(target <= 1.05; a search is 21 forward passes)"
+    )
     if not args.skip_allocator:
         print()
         rows = allocator_rows(max(rounds // 3, 3))
@@ -532,8 +580,10 @@ def main(argv=None) -> int:
         print("malloc (child processes, CNN step, and peak memory of a 2-epoch `train` run):")
         print(f"  default glibc malloc            {_fmt_ms(step_default)}   peak {peak_default:6.0f} MiB")
         print(f"  {' '.join(f'{k}={v}' for k, v in KEEP_MEMORY.items())}")
-        print(f"                                  {_fmt_ms(step_kept)}   peak {peak_kept:6.0f} MiB"
-              f"   ({step_default / step_kept:.2f}x faster)")
+        print(
+            f"                                  {_fmt_ms(step_kept)}   peak {peak_kept:6.0f} MiB"
+            f"   ({step_default / step_kept:.2f}x faster)"
+        )
         print("  minisam leaves malloc alone (a process-wide choice); set the variables above to opt in")
     return 0
 

@@ -37,8 +37,9 @@ LANDSCAPE_OPTIMIZERS = {
 
 # Part 2: the runner's defaults (SGD momentum 0.9, weight decay 5e-4, cosine schedule,
 # ρ = 0.05, XSAM searching once per epoch), on a size that fits the time budget.
-REAL_DATA = RunConfig(dataset="mnist1d", model="mlp", hidden=(128, 128), epochs=30,
-                      label_noise=0.2, sharpness=True)
+REAL_DATA = RunConfig(
+    dataset="mnist1d", model="mlp", hidden=(128, 128), epochs=30, label_noise=0.2, sharpness=True
+)
 
 
 def landscape_part(run_dir: Path, grid: int) -> dict:
@@ -48,28 +49,41 @@ def landscape_part(run_dir: Path, grid: int) -> dict:
 
     surface = landscapes.SharpFlat2D()
     (x0, x1), (y0, y1) = surface.bounds
-    starts = [(x, y) for y in np.linspace(y0 + 0.25, y1 - 0.25, grid)
-              for x in np.linspace(x0 + 0.25, x1 - 0.25, grid)]
+    starts = [
+        (x, y)
+        for y in np.linspace(y0 + 0.25, y1 - 0.25, grid)
+        for x in np.linspace(x0 + 0.25, x1 - 0.25, grid)
+    ]
     ends = {name: [] for name in LANDSCAPE_OPTIMIZERS}
     for start in starts:
         for name, make in LANDSCAPE_OPTIMIZERS.items():
             path = landscapes.run_optimizer(surface, make, start, LANDSCAPE_STEPS)
             ends[name].append(surface.nearest_minimum(path[-1], radius=0.25) or "neither")
     counts = {name: {m: e.count(m) for m in ("sharp", "flat", "neither")} for name, e in ends.items()}
-    escaped = {name: sum(s == "sharp" and e == "flat" for s, e in zip(ends["SGD"], ends[name]))
-               for name in ("SAM", "XSAM")}
+    escaped = {
+        name: sum(s == "sharp" and e == "flat" for s, e in zip(ends["SGD"], ends[name], strict=True))
+        for name in ("SAM", "XSAM")
+    }
 
     show = [(-1.0, 0.9), (-0.6, 0.2), (-1.6, 0.2)]
     X, Y, Z = surface.grid(resolution=100)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.4), layout="constrained")
-    for ax, name in zip(axes, LANDSCAPE_OPTIMIZERS):
-        paths = {f"from {s}": landscapes.run_optimizer(surface, LANDSCAPE_OPTIMIZERS[name],
-                                                              s, LANDSCAPE_STEPS) for s in show}
-        plots.contour_paths(X, Y, Z, paths=paths, ax=ax,
-                            minima={m.name: m.point for m in surface.minima},
-                            title=f"{name} (lr {LANDSCAPE_LR}, ρ {LANDSCAPE_RHO}): "
-                                  f"{counts[name]['flat']}/{len(starts)} starts end flat")
-    plots.save(fig, run_dir / "landscape_paths.png")
+    for ax, name in zip(axes, LANDSCAPE_OPTIMIZERS, strict=True):
+        paths = {
+            f"from {s}": landscapes.run_optimizer(surface, LANDSCAPE_OPTIMIZERS[name], s, LANDSCAPE_STEPS)
+            for s in show
+        }
+        plots.contour_paths(
+            X,
+            Y,
+            Z,
+            paths=paths,
+            ax=ax,
+            minima={m.name: m.point for m in surface.minima},
+            title=f"{name} (lr {LANDSCAPE_LR}, ρ {LANDSCAPE_RHO}): "
+            f"{counts[name]['flat']}/{len(starts)} starts end flat",
+        )
+    plots.save(fig, run_dir / "landscape_paths.png", dpi=70)
     plt.close(fig)
     return {"starts": len(starts), "counts": counts, "sgd_sharp_but_this_flat": escaped}
 
@@ -85,15 +99,19 @@ def main(out=None, quick: bool = False) -> int:
     print("Part 1: a 2-D landscape with a sharp and a flat minimum of about equal depth")
     land = landscape_part(run_dir, grid=5 if quick else 9)
     for name, c in land["counts"].items():
-        print(f"  {name:<5} ends in the flat minimum from {c['flat']:>3} of {land['starts']} starts, "
-              f"in the sharp one from {c['sharp']}, elsewhere from {c['neither']}")
+        print(
+            f"  {name:<5} ends in the flat minimum from {c['flat']:>3} of {land['starts']} starts, "
+            f"in the sharp one from {c['sharp']}, elsewhere from {c['neither']}"
+        )
     for name, n in land["sgd_sharp_but_this_flat"].items():
         print(f"  starts where SGD ends sharp and {name} ends flat: {n}")
 
     config = REAL_DATA if not quick else RunConfig(**{**REAL_DATA.__dict__, "epochs": 2})
     seeds = (0, 1) if quick else (0, 1, 2, 3, 4)
-    print(f"\nPart 2: an MLP {config.hidden} on MNIST-1D with {config.label_noise:.0%} label noise, "
-          f"{config.epochs} epochs, seeds {seeds}")
+    print(
+        f"\nPart 2: an MLP {config.hidden} on MNIST-1D with {config.label_noise:.0%} label noise, "
+        f"{config.epochs} epochs, seeds {seeds}"
+    )
     summary = compare(config, optimizers=("sgd", "sam", "xsam"), seeds=seeds, run_dir=run_dir)
     table = format_table(summary["rows"], seeds)
     print()
@@ -103,8 +121,10 @@ def main(out=None, quick: bool = False) -> int:
     for name in ("sam", "xsam"):
         gain = acc[name]["test_acc"][0] - acc["sgd"]["test_acc"][0]
         verdict = "larger than" if abs(gain) > spread else "within"
-        print(f"{name.upper()} vs SGD, mean test accuracy: {gain:+.3f}, {verdict} the largest "
-              f"seed-to-seed std ({spread:.3f})")
+        print(
+            f"{name.upper()} vs SGD, mean test accuracy: {gain:+.3f}, {verdict} the largest "
+            f"seed-to-seed std ({spread:.3f})"
+        )
     (run_dir / "landscape.json").write_text(json.dumps(land, indent=2))
     print(f"\nDone in {time.perf_counter() - started:.0f} s. Figures, table and results: {run_dir}/")
     return 0

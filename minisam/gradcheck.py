@@ -9,7 +9,8 @@ where f is a fixed random weighting of the function's outputs, ``sum(w * fn(*inp
 so that every output element takes part. Central differences are accurate to O(eps²),
 but each difference also carries rounding error of about ``machine_eps·|f| / eps``; in
 float64 (machine epsilon 1e-16) both are tiny, in float32 (1e-7) the rounding error
-swamps a small eps. The default eps = 1e-5 balances the two in float64. Check gradients in float64: ``minisam.set_default_dtype(np.float64)``.
+swamps a small eps. The default eps = 1e-5 balances the two in float64. Check gradients
+in float64: ``minisam.set_default_dtype(np.float64)``.
 
 Use it on your own ops too:
 
@@ -53,7 +54,7 @@ def gradcheck(fn, inputs, eps=1e-5, rtol=1e-6, atol=1e-9, seed=0) -> bool:
         x.grad = None
     _weighted_output(fn, inputs, weights).backward()
     analytical = [None if x.grad is None else backend.to_host(x.grad).copy() for x in inputs]
-    for x, g in zip(inputs, saved_grads):
+    for x, g in zip(inputs, saved_grads, strict=True):
         x.grad = g
 
     for n, x in enumerate(inputs):

@@ -49,8 +49,18 @@ def grid_values(loss_fn, bounds, resolution: int = 120):
     return X, Y, Z
 
 
-def contour_paths(X, Y, Z, paths=None, minima=None, ax=None, title="Loss landscape",
-                  levels=30, xlabel=r"$\theta_1$", ylabel=r"$\theta_2$"):
+def contour_paths(
+    X,
+    Y,
+    Z,
+    paths=None,
+    minima=None,
+    ax=None,
+    title="Loss landscape",
+    levels=30,
+    xlabel=r"$\theta_1$",
+    ylabel=r"$\theta_2$",
+):
     """Filled contours of a 2-D loss with optimizer paths drawn on top.
 
     paths:  {name: array (steps+1, 2)}, drawn from a circle (start) to a star (end).
@@ -86,8 +96,16 @@ def basin_map(labels, bounds, names, ax=None, title="Where each start ends up"):
     ax = _axes(ax, figsize=(4.5, 4.2))
     palette = ["#d9d9d9", "#e6550d", "#3182bd", "#31a354", "#756bb1"][: len(names) + 1]
     (x0, x1), (y0, y1) = bounds
-    ax.imshow(np.asarray(labels) + 1, origin="lower", extent=(x0, x1, y0, y1), aspect="auto",
-              cmap=ListedColormap(palette), vmin=0, vmax=len(palette) - 1, interpolation="nearest")
+    ax.imshow(
+        np.asarray(labels) + 1,
+        origin="lower",
+        extent=(x0, x1, y0, y1),
+        aspect="auto",
+        cmap=ListedColormap(palette),
+        vmin=0,
+        vmax=len(palette) - 1,
+        interpolation="nearest",
+    )
     handles = [Patch(color=palette[i + 1], label=n) for i, n in enumerate(names)]
     handles.append(Patch(color=palette[0], label="neither"))
     ax.legend(handles=handles, loc="upper right", framealpha=0.9, fontsize=8)
@@ -122,16 +140,23 @@ def bar_chart(values, ax=None, title="", ylabel="", errors=None):
     names = list(values)
     heights = [values[n] for n in names]
     yerr = [errors[n] for n in names] if errors else None
-    bars = ax.bar(names, heights, yerr=yerr, capsize=5,
-                  color=[color_of(n, i) for i, n in enumerate(names)], label=names)
+    bars = ax.bar(
+        names, heights, yerr=yerr, capsize=5, color=[color_of(n, i) for i, n in enumerate(names)], label=names
+    )
     ax.bar_label(bars, fmt="%.3g", padding=3, fontsize=8)
     ax.set(title=title, ylabel=ylabel, xlabel="optimizer")
     ax.legend(fontsize=8, loc="lower right")
     return ax
 
 
-def loss_slices(alphas, curves, ax=None, title="Loss along a direction",
-                xlabel=r"step along the direction $\alpha$", ylabel="loss"):
+def loss_slices(
+    alphas,
+    curves,
+    ax=None,
+    title="Loss along a direction",
+    xlabel=r"step $t$ along the direction",
+    ylabel="loss",
+):
     """1-D loss slices, one line per name: curves = {name: losses at ``alphas``}."""
     ax = _axes(ax)
     for i, (name, losses) in enumerate(curves.items()):
@@ -143,8 +168,7 @@ def loss_slices(alphas, curves, ax=None, title="Loss along a direction",
     return ax
 
 
-def probe_curve(alphas, losses, alpha_star=None, ax=None,
-                title=r"XSAM probe loss along the arc $v(\alpha)$"):
+def probe_curve(alphas, losses, alpha_star=None, ax=None, title=r"XSAM probe loss along the arc $v(\alpha)$"):
     """Loss at θ + ρ_max·v(α) for each probed α, with the chosen α* and the two special
     directions α = 0 (v₀, the ascent direction) and α = 1 (v₁, SAM's gradient)."""
     ax = _axes(ax)
@@ -159,8 +183,7 @@ def probe_curve(alphas, losses, alpha_star=None, ax=None,
     return ax
 
 
-def slerp_arc(psi, alpha_star=None, alpha_max=2.0, ax=None,
-              title=r"The XSAM search arc $v(\alpha)$"):
+def slerp_arc(psi, alpha_star=None, alpha_max=2.0, ax=None, title=r"The XSAM search arc $v(\alpha)$"):
     """The great circle through v₀ and v₁ drawn in their plane: v₀ along the x-axis, v₁ at
     angle ψ, and v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, which sits at angle α·ψ, for
     α in [0, ``alpha_max``]; with the chosen α* marked."""
@@ -168,25 +191,41 @@ def slerp_arc(psi, alpha_star=None, alpha_max=2.0, ax=None,
     circle = np.linspace(0, 2 * np.pi, 200)
     ax.plot(np.cos(circle), np.sin(circle), color="lightgray", lw=1)
     arc = np.linspace(0, alpha_max, 100) * psi
-    ax.plot(np.cos(arc), np.sin(arc), color=COLORS["XSAM"], lw=3, alpha=0.5,
-            label=rf"$v(\alpha)$, $0\leq\alpha\leq{alpha_max:g}$")
-    arrows = [(0.0, COLORS["SGD"], r"$v_0$ ($\alpha=0$)"),
-              (1.0, COLORS["SAM"], r"$v_1$ ($\alpha=1$)")]
+    ax.plot(
+        np.cos(arc),
+        np.sin(arc),
+        color=COLORS["XSAM"],
+        lw=3,
+        alpha=0.5,
+        label=rf"$v(\alpha)$, $0\leq\alpha\leq{alpha_max:g}$",
+    )
+    arrows = [(0.0, COLORS["SGD"], r"$v_0$ ($\alpha=0$)"), (1.0, COLORS["SAM"], r"$v_1$ ($\alpha=1$)")]
     if alpha_star is not None:
         arrows.append((alpha_star, "black", rf"$v(\alpha^*)$, $\alpha^*={alpha_star:.1f}$"))
     for alpha, color, label in arrows:
-        ax.annotate("", (np.cos(alpha * psi), np.sin(alpha * psi)), (0, 0),
-                    arrowprops={"arrowstyle": "->", "color": color, "lw": 2})
+        ax.annotate(
+            "",
+            (np.cos(alpha * psi), np.sin(alpha * psi)),
+            (0, 0),
+            arrowprops={"arrowstyle": "->", "color": color, "lw": 2},
+        )
         ax.plot([], [], color=color, lw=2, label=label)  # legend entry for the arrow
     ax.annotate(r"$\psi$", (0.35 * np.cos(psi / 2), 0.35 * np.sin(psi / 2)), fontsize=12)
-    ax.set(title=title, xlabel=r"along $v_0$", ylabel=r"perpendicular to $v_0$, towards $v_1$",
-           xlim=(-1.15, 1.15), ylim=(-1.15, 1.15), aspect="equal")
+    ax.set(
+        title=title,
+        xlabel=r"along $v_0$",
+        ylabel=r"perpendicular to $v_0$, towards $v_1$",
+        xlim=(-1.15, 1.15),
+        ylim=(-1.15, 1.15),
+        aspect="equal",
+    )
     ax.legend(fontsize=8, loc="lower left")
     return ax
 
 
-def alpha_trajectory(steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None,
-                     title=r"XSAM's $\alpha^*$ over training"):
+def alpha_trajectory(
+    steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None, title=r"XSAM's $\alpha^*$ over training"
+):
     """α* at each search step, with the α = 0 (v₀) and α = 1 (v₁, SAM) lines, the grid's
     end α_max, and (with ``steps_per_epoch``) faint lines at epoch boundaries."""
     ax = _axes(ax, figsize=(6.5, 3.4))
@@ -196,19 +235,15 @@ def alpha_trajectory(steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None
             ax.axvline(boundary, color="lightgray", lw=0.6)
     ax.axhline(0, color=COLORS["SGD"], ls="--", lw=1, label=r"$\alpha=0$: $v_0$")
     ax.axhline(1, color=COLORS["SAM"], ls="--", lw=1, label=r"$\alpha=1$: $v_1$ (SAM)")
-    ax.axhline(alpha_max, color="gray", ls=":", lw=1,
-               label=rf"grid end $\alpha_{{max}}={alpha_max:g}$")
-    ax.plot(steps, alphas, "o-", color=COLORS["XSAM"], ms=3, lw=1,
-            label=r"$\alpha^*$ at each search")
+    ax.axhline(alpha_max, color="gray", ls=":", lw=1, label=rf"grid end $\alpha_{{max}}={alpha_max:g}$")
+    ax.plot(steps, alphas, "o-", color=COLORS["XSAM"], ms=3, lw=1, label=r"$\alpha^*$ at each search")
     ax.set(title=title, xlabel="training step", ylabel=r"$\alpha^*$", ylim=(-0.1, alpha_max + 0.1))
     ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
     ax.grid(alpha=0.3)
     return ax
 
 
-
-def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over="points",
-                       spread="std"):
+def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over="points", spread="std"):
     """Several measurements at each x, one line per name: the mean with a ±1 standard
     deviation band (``spread="std"``), or the median with the middle half of the
     measurements, 25th to 75th percentile (``spread="quartiles"``).
@@ -251,8 +286,14 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
     ax = _axes(ax)
     center = np.asarray(center, dtype=float)
     angles = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(center[0] + rho * np.cos(angles), center[1] + rho * np.sin(angles), color="white",
-            lw=1.2, ls="--", label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})")
+    ax.plot(
+        center[0] + rho * np.cos(angles),
+        center[1] + rho * np.sin(angles),
+        color="white",
+        lw=1.2,
+        ls="--",
+        label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})",
+    )
     others = iter(["black", "tab:red", "tab:purple", "tab:brown"])
     for i, (name, offset) in enumerate(offsets.items()):
         color = color_of(name, i) if name.upper().startswith(tuple(COLORS)) else next(others)

@@ -196,7 +196,7 @@ class Tensor:
                 given.add(id(g))
                 node.grad = g if node.grad is None else node.grad + g
                 continue
-            for parent, pg in zip(node._parents, node._backward(g)):
+            for parent, pg in zip(node._parents, node._backward(g), strict=True):
                 if pg is None or not parent.requires_grad:
                     continue
                 if pg.shape != parent.shape:  # a bug in an op's backward, caught where it is

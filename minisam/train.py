@@ -106,8 +106,9 @@ def load_data(cfg: RunConfig):
     elif cfg.dataset == "digits":
         d = datasets.load_digits()
         if cfg.model != "cnn2d":
-            d = replace(d, x_train=d.x_train.reshape(len(d.x_train), -1),
-                        x_test=d.x_test.reshape(len(d.x_test), -1))
+            d = replace(
+                d, x_train=d.x_train.reshape(len(d.x_train), -1), x_test=d.x_test.reshape(len(d.x_test), -1)
+            )
     else:
         d = datasets.load_toy(cfg.dataset, seed=cfg.seed)
     if cfg.label_noise > 0:
@@ -122,22 +123,29 @@ def build_model(cfg: RunConfig, d):
         return models.MLP([features, *cfg.hidden, d.num_classes])
     if cfg.model == "cnn1d":
         return models.CNN1d(length=d.x_train.shape[-1], num_classes=d.num_classes)
-    return models.CNN2d(in_channels=d.x_train.shape[1], image_size=d.x_train.shape[-1],
-                        num_classes=d.num_classes)
+    return models.CNN2d(
+        in_channels=d.x_train.shape[1], image_size=d.x_train.shape[-1], num_classes=d.num_classes
+    )
 
 
 def build_optimizer(cfg: RunConfig, model, steps_per_epoch: int):
-    base = optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                     weight_decay=cfg.weight_decay)
+    base = optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         opt = base
     elif cfg.optimizer in ("sam", "asam"):
-        opt = optim.SAM(base, rho=cfg.rho, steps=cfg.ascent_steps,
-                        adaptive=cfg.optimizer == "asam", eta=cfg.eta)
+        opt = optim.SAM(
+            base, rho=cfg.rho, steps=cfg.ascent_steps, adaptive=cfg.optimizer == "asam", eta=cfg.eta
+        )
     else:
         search_every = steps_per_epoch if cfg.search_every is None else cfg.search_every
-        opt = optim.XSAM(base, rho=cfg.rho, rho_max=cfg.rho_max, alpha=cfg.alpha,
-                         steps=cfg.ascent_steps, search_every=search_every)
+        opt = optim.XSAM(
+            base,
+            rho=cfg.rho,
+            rho_max=cfg.rho_max,
+            alpha=cfg.alpha,
+            steps=cfg.ascent_steps,
+            search_every=search_every,
+        )
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "cosine":
         scheduler = optim.CosineAnnealingLR(opt, T_max=total)
@@ -190,8 +198,10 @@ def measure_sharpness(model, x, y, rho: float, subset: int = 512) -> dict:
 
 def _progress(epoch, epochs, row, started):
     """A one-line progress bar on a terminal; one line per run when the output is a file."""
-    line = (f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
-            f"  ({time.perf_counter() - started:.0f}s)")
+    line = (
+        f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
+        f"  ({time.perf_counter() - started:.0f}s)"
+    )
     if sys.stdout.isatty():
         bar = "#" * int(20 * epoch / epochs)
         print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
@@ -199,8 +209,9 @@ def _progress(epoch, epochs, row, started):
         print(f"  {line}", flush=True)
 
 
-def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True,
-          stop_after: int | None = None) -> RunResult:
+def train(
+    cfg: RunConfig, run_dir=None, resume=None, progress: bool = True, stop_after: int | None = None
+) -> RunResult:
     """Train one model; with ``run_dir``, write results there and a checkpoint every epoch.
 
     ``resume`` (a checkpoint path) continues a run exactly where it stopped: model,
@@ -253,27 +264,42 @@ def train(cfg: RunConfig, run_dir=None, resume=None, progress: bool = True,
                 scheduler.step()
         seconds = time.perf_counter() - epoch_start
         test_loss, test_acc = evaluate(model, d.x_test, d.y_test)
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "test_loss": test_loss,
-               "test_acc": test_acc, "seconds": seconds, "steps": len(losses)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "seconds": seconds,
+            "steps": len(losses),
+        }
         if cfg.optimizer == "xsam":
             row["alpha"] = float(opt.alpha)
         history.append(row)
         if progress:
             _progress(epoch, cfg.epochs, row, started)
         if run_dir is not None:
-            checkpoint = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "rng": ms.get_rng_state(), "history": json.dumps(history),
-                          "epoch": epoch, "config": json.dumps(asdict(cfg))}
+            checkpoint = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "rng": ms.get_rng_state(),
+                "history": json.dumps(history),
+                "epoch": epoch,
+                "config": json.dumps(asdict(cfg)),
+            }
             if scheduler is not None:
                 checkpoint["scheduler"] = scheduler.state_dict()
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             ms.save(checkpoint, Path(run_dir) / "checkpoint.npz")
 
     train_loss, train_acc = evaluate(model, d.x_train, d.y_train)
-    final = {"train_loss": train_loss, "train_acc": train_acc,
-             "test_loss": history[-1]["test_loss"], "test_acc": history[-1]["test_acc"],
-             "seconds_per_epoch": float(np.median([h["seconds"] for h in history])),
-             "seconds_per_step": float(np.median([h["seconds"] / h["steps"] for h in history]))}
+    final = {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "test_loss": history[-1]["test_loss"],
+        "test_acc": history[-1]["test_acc"],
+        "seconds_per_epoch": float(np.median([h["seconds"] for h in history])),
+        "seconds_per_step": float(np.median([h["seconds"] / h["steps"] for h in history])),
+    }
     if cfg.sharpness:
         final.update(measure_sharpness(model, d.x_train, d.y_train, cfg.rho))
     result = RunResult(cfg, history, final, model)
@@ -314,8 +340,9 @@ COLUMNS = [
 ]
 
 
-def compare(base: RunConfig, optimizers=("sgd", "sam", "xsam"), seeds=(0, 1, 2),
-            run_dir=None, progress: bool = True) -> dict:
+def compare(
+    base: RunConfig, optimizers=("sgd", "sam", "xsam"), seeds=(0, 1, 2), run_dir=None, progress: bool = True
+) -> dict:
     """Train every optimizer from the same initialisation and data order for each seed.
 
     Seeding before each run makes the initial weights, the label noise and the shuffling
@@ -336,7 +363,8 @@ def compare(base: RunConfig, optimizers=("sgd", "sam", "xsam"), seeds=(0, 1, 2),
                 f["cost_vs_sgd"] = f["seconds_per_step"] / sgd.final["seconds_per_step"]
         rows[name] = {
             key: (float(np.mean([f[key] for f in finals])), float(np.std([f[key] for f in finals])))
-            for key, _, _ in COLUMNS if all(key in f for f in finals)
+            for key, _, _ in COLUMNS
+            if all(key in f for f in finals)
         }
     summary = {"rows": rows, "runs": runs, "seeds": list(seeds)}
     if run_dir is not None:
@@ -356,13 +384,14 @@ def format_table(rows: dict, seeds) -> str:
                 cells.append("-")
                 continue
             mean, std = row[key]
-            cells.append(fmt.format(mean) if key == "cost_vs_sgd" else
-                         f"{fmt.format(mean)} ± {fmt.format(std)}")
+            cells.append(
+                fmt.format(mean) if key == "cost_vs_sgd" else f"{fmt.format(mean)} ± {fmt.format(std)}"
+            )
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header))]
 
     def render(cells):
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
 
     rule = "  ".join("-" * w for w in widths)
     note = f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
@@ -383,9 +412,13 @@ def write_comparison(summary: dict, base: RunConfig, run_dir) -> None:
     table = format_table(rows, summary["seeds"])
     (run_dir / "table.txt").write_text(table + "\n")
     payload = {
-        "config": asdict(base), "seeds": summary["seeds"], "summary": rows,
-        "runs": {name: [{"seed": r.config.seed, "final": r.final, "history": r.history}
-                        for r in results] for name, results in runs.items()},
+        "config": asdict(base),
+        "seeds": summary["seeds"],
+        "summary": rows,
+        "runs": {
+            name: [{"seed": r.config.seed, "final": r.final, "history": r.history} for r in results]
+            for name, results in runs.items()
+        },
     }
     (run_dir / "results.json").write_text(json.dumps(payload, indent=2))
     with open(run_dir / "results.csv", "w", newline="") as f:
@@ -398,18 +431,30 @@ def write_comparison(summary: dict, base: RunConfig, run_dir) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     plots.learning_curves(
         {n.upper(): [[h["test_acc"] for h in r.history] for r in rs] for n, rs in runs.items()},
-        ax=axes[0], title=f"Test accuracy on {base.dataset} ({base.model})", ylabel="test accuracy")
+        ax=axes[0],
+        title=f"Test accuracy on {base.dataset} ({base.model})",
+        ylabel="test accuracy",
+    )
     plots.learning_curves(
         {n.upper(): [[h["train_loss"] for h in r.history] for r in rs] for n, rs in runs.items()},
-        ax=axes[1], title="Training loss (mini-batch mean)", ylabel="cross-entropy")
+        ax=axes[1],
+        title="Training loss (mini-batch mean)",
+        ylabel="cross-entropy",
+    )
     plots.save(fig, run_dir / "learning_curves.png")
     plt.close(fig)
     if all("lambda_max" in row for row in rows.values()):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        for ax, key, title in ((axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$"),
-                               (axes[1], "rho_sharpness", rf"$\rho$-sharpness ($\rho$={base.rho})")):
-            plots.bar_chart({n.upper(): rows[n][key][0] for n in rows}, ax=ax, title=title,
-                            ylabel=key.replace("_", " "),
-                            errors={n.upper(): rows[n][key][1] for n in rows})
+        for ax, key, title in (
+            (axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$"),
+            (axes[1], "rho_sharpness", rf"$\rho$-sharpness ($\rho$={base.rho})"),
+        ):
+            plots.bar_chart(
+                {n.upper(): rows[n][key][0] for n in rows},
+                ax=ax,
+                title=title,
+                ylabel=key.replace("_", " "),
+                errors={n.upper(): rows[n][key][1] for n in rows},
+            )
         plots.save(fig, run_dir / "sharpness.png")
         plt.close(fig)
