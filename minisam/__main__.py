@@ -40,6 +40,16 @@ def _non_negative(text):
     return value
 
 
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _fraction(text):
     value = _non_negative(text)
     if value >= 1:
@@ -91,7 +101,7 @@ def _add_run_arguments(parser, with_optimizer=True):
     )
     g.add_argument(
         "--search-every",
-        type=int,
+        type=_count,
         default=None,
         help="XSAM: steps between alpha searches (default: once per epoch; 0 never)",
     )
@@ -108,9 +118,7 @@ def _add_run_arguments(parser, with_optimizer=True):
     if with_optimizer:
         g.add_argument("--seed", type=int, default=d.seed, help="(default %(default)s)")
     g.add_argument("--backend", choices=("numpy", "cupy"), default=d.backend, help="(default %(default)s)")
-    g.add_argument(
-        "--sharpness", action="store_true", help="measure λ_max and the worst-case ρ-loss at the end"
-    )
+    g.add_argument("--sharpness", action="store_true", help="measure λ_max and the ρ-sharpness at the end")
     g.add_argument("--out", type=Path, default=None, help="run folder (default runs/<command>-<time>)")
 
 

@@ -66,6 +66,17 @@ def _torch():
 # ---------------------------------------------------------------------------------------
 
 
+def _cross_entropy_and_gradient(logits, y):
+    """Mean softmax cross-entropy and its gradient with respect to the logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(total[:, 0]) - shifted[np.arange(len(y)), y]))
+    grad = exp / total
+    grad[np.arange(len(y)), y] -= 1
+    return loss, grad / len(y)
+
+
 def _uniform_init(rng, fan_in, shape):
     bound = 1 / np.sqrt(fan_in)
     return rng.uniform(-bound, bound, size=shape).astype(np.float32)
@@ -89,13 +100,7 @@ class NumpyMLP:
             pre.append(z)
             activations.append(np.maximum(z, 0) if n < len(self.layers) - 1 else z)
         logits = activations[-1]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        loss = float(np.mean(np.log(total[:, 0]) - shifted[np.arange(len(y)), y]))
-        grad = exp / total
-        grad[np.arange(len(y)), y] -= 1
-        grad /= len(y)
+        loss, grad = _cross_entropy_and_gradient(logits, y)
         for n in reversed(range(len(self.layers))):
             w, b = self.layers[n]
             if n < len(self.layers) - 1:
@@ -176,13 +181,7 @@ class NumpyCNN:
         flat = h.reshape(len(h), -1)
         w_fc, b_fc = self.fc
         logits = flat @ w_fc.T + b_fc
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
-        loss = float(np.mean(np.log(total[:, 0]) - shifted[np.arange(len(y)), y]))
-        grad = exp / total
-        grad[np.arange(len(y)), y] -= 1
-        grad /= len(y)
+        loss, grad = _cross_entropy_and_gradient(logits, y)
         grads_fc = (grad.T @ flat, grad.sum(axis=0))
         grad = (grad @ w_fc).reshape(h.shape)
         conv_grads = []
