@@ -391,7 +391,7 @@ def format_table(rows: dict, seeds) -> str:
     widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header))]
 
     def render(cells):
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     note = f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
