@@ -17,44 +17,27 @@ from pathlib import Path
 from .train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, RunConfig
 
 
-def _positive(kind):
+def _number(kind, rule: str, accept):
+    """An argparse type: text -> ``kind``, refused unless ``accept(value)``; ``rule`` says why."""
+    expected = "a whole number" if kind is int else "a number"
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
         return value
 
     return parse
 
 
-def _non_negative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {text}")
-    return value
-
-
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _fraction(text):
-    value = _non_negative(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+_positive_float = _number(float, "positive", lambda v: v > 0)
+_positive_int = _number(int, "positive", lambda v: v > 0)
+_non_negative = _number(float, "non-negative", lambda v: v >= 0)
+_count = _number(int, "0 or more", lambda v: v >= 0)
+_fraction = _number(float, "in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def _add_run_arguments(parser, with_optimizer=True):
@@ -66,7 +49,7 @@ def _add_run_arguments(parser, with_optimizer=True):
     g.add_argument("--model", choices=MODELS, default=d.model, help="network (default %(default)s)")
     g.add_argument(
         "--hidden",
-        type=_positive(int),
+        type=_positive_int,
         nargs="+",
         default=list(d.hidden),
         help="MLP hidden sizes (default %(default)s)",
@@ -80,22 +63,22 @@ def _add_run_arguments(parser, with_optimizer=True):
     g = parser.add_argument_group("optimization")
     if with_optimizer:
         g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
-    g.add_argument("--lr", type=_positive(float), default=d.lr, help="learning rate (default %(default)s)")
+    g.add_argument("--lr", type=_positive_float, default=d.lr, help="learning rate (default %(default)s)")
     g.add_argument("--momentum", type=_non_negative, default=d.momentum, help="(default %(default)s)")
     g.add_argument("--weight-decay", type=_non_negative, default=d.weight_decay, help="(default %(default)s)")
     g.add_argument(
         "--rho",
-        type=_positive(float),
+        type=_positive_float,
         default=d.rho,
         help="SAM-family neighbourhood radius (default %(default)s)",
     )
-    g.add_argument("--rho-max", type=_positive(float), default=None, help="XSAM probe radius (default 2·rho)")
+    g.add_argument("--rho-max", type=_positive_float, default=None, help="XSAM probe radius (default 2·rho)")
     g.add_argument(
         "--alpha", type=_non_negative, default=d.alpha, help="XSAM's initial alpha (default %(default)s)"
     )
     g.add_argument(
         "--ascent-steps",
-        type=_positive(int),
+        type=_positive_int,
         default=d.ascent_steps,
         help="ascent steps k (default %(default)s)",
     )
@@ -106,8 +89,8 @@ def _add_run_arguments(parser, with_optimizer=True):
         help="XSAM: steps between alpha searches (default: once per epoch; 0 never)",
     )
     g.add_argument("--eta", type=_non_negative, default=d.eta, help="ASAM's eta (default %(default)s)")
-    g.add_argument("--epochs", type=_positive(int), default=d.epochs, help="(default %(default)s)")
-    g.add_argument("--batch-size", type=_positive(int), default=d.batch_size, help="(default %(default)s)")
+    g.add_argument("--epochs", type=_positive_int, default=d.epochs, help="(default %(default)s)")
+    g.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="(default %(default)s)")
     g.add_argument(
         "--schedule",
         choices=SCHEDULES,
