@@ -434,7 +434,7 @@ def cat(tensors, axis=0) -> Tensor:
     """Concatenate along an existing axis."""
     tensors = list(tensors)
     xp = get_array_module(tensors[0].data)
-    ends = np.cumsum([t.shape[axis] for t in tensors])[:-1]
+    ends = np.cumsum([t.shape[axis] for t in tensors])[:-1].tolist()  # plain ints suit CuPy too
     data = xp.concatenate([t.data for t in tensors], axis=axis)
     return _result(data, tuple(tensors), lambda g: tuple(xp.split(g, ends, axis=axis)), "cat")
 
