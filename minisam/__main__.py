@@ -70,7 +70,8 @@ def _add_run_arguments(parser, with_optimizer=True):
         "--rho",
         type=_positive_float,
         default=d.rho,
-        help="SAM-family neighbourhood radius (default %(default)s; ASAM measures it in its own scaled units, and its paper uses 0.5)",
+        help="SAM-family neighbourhood radius (default %(default)s; ASAM measures it in "
+        "its own scaled units, and its paper uses 0.5)",
     )
     g.add_argument("--rho-max", type=_positive_float, default=None, help="XSAM probe radius (default 2·rho)")
     g.add_argument(
