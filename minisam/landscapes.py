@@ -114,10 +114,9 @@ class Landscape:
         """X, Y, Z on ``bounds`` for a contour plot (2-D landscapes only)."""
         if self.dim != 2 or self.bounds is None:
             raise ValueError(f"{type(self).__name__}: grid() needs a 2-D landscape with bounds")
-        (x0, x1), (y0, y1) = self.bounds
-        X, Y = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
-        Z = np.array([self.value(p) for p in np.stack([X.ravel(), Y.ravel()], axis=1)])
-        return X, Y, Z.reshape(X.shape)
+        from .plots import grid_values
+
+        return grid_values(self.value, self.bounds, resolution)
 
 
 def _refine_minimum(landscape: Landscape, guess, iterations: int = 50) -> np.ndarray:
