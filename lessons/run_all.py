@@ -28,8 +28,9 @@ def lessons(prefixes=()):
 def execute(path: Path, write: bool = True, timeout: int = 600) -> float:
     """Run one notebook in a fresh ``python3`` kernel from the lessons folder; seconds taken."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(HERE)}})
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+    )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start

@@ -1,8 +1,8 @@
 """minisam: Sharpness-Aware Minimization, from scratch, for reading.
 
-    import minisam as ms
-    from minisam import nn, optim
-    import minisam.functional as F
+import minisam as ms
+from minisam import nn, optim
+import minisam.functional as F
 """
 
 from . import backend, nn, optim
@@ -25,7 +25,23 @@ from .tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "backend", "cat", "get_default_dtype", "get_rng_state", "is_grad_enabled", "load",
-    "manual_seed", "maximum", "nn", "no_grad", "ones", "optim", "randn", "save",
-    "set_default_dtype", "set_rng_state", "stack", "zeros",
+    "Tensor",
+    "backend",
+    "cat",
+    "get_default_dtype",
+    "get_rng_state",
+    "is_grad_enabled",
+    "load",
+    "manual_seed",
+    "maximum",
+    "nn",
+    "no_grad",
+    "ones",
+    "optim",
+    "randn",
+    "save",
+    "set_default_dtype",
+    "set_rng_state",
+    "stack",
+    "zeros",
 ]

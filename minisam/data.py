@@ -195,22 +195,14 @@ class DataLoader:
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = True, drop_last: bool = False):
         x, y = backend.to_host(_raw(x)), backend.to_host(_raw(y))
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if y.ndim != 1:
-            raise ValueError(
-                f"labels y must be 1-D (one class index per example), got shape {y.shape}"
-            )
+            raise ValueError(f"labels y must be 1-D (one class index per example), got shape {y.shape}")
         if y.dtype.kind not in "iu":
             raise TypeError(f"labels y must be integers (class indices), got dtype {y.dtype}")
         if len(x) != len(y):
-            raise ValueError(
-                f"x and y must hold the same number of examples, got {len(x)} and {len(y)}"
-            )
+            raise ValueError(f"x and y must hold the same number of examples, got {len(x)} and {len(y)}")
         self.x, self.y = x, y.astype(np.int64)
         self.batch_size, self.shuffle, self.drop_last = (
             int(batch_size),
@@ -311,8 +303,7 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
     centers = np.asarray(centers, dtype=np.float64)
     if centers.ndim != 2 or len(centers) < 1:
         raise ValueError(
-            "centers must be a number of clusters or an array (k, dim) of centres, "
-            f"got shape {centers.shape}"
+            f"centers must be a number of clusters or an array (k, dim) of centres, got shape {centers.shape}"
         )
     sizes = _split_evenly(n, len(centers))
     dim = centers.shape[1]
@@ -324,9 +315,7 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
 TOY_SETS = ("moons", "spirals", "blobs")
 
 
-def load_toy(
-    name: str, n_train: int = 500, n_test: int = 500, seed: int = 0, noise=None
-) -> Dataset:
+def load_toy(name: str, n_train: int = 500, n_test: int = 500, seed: int = 0, noise=None) -> Dataset:
     """A toy set as a ``Dataset``: ``name`` one of "moons", "spirals", "blobs".
 
     Train and test come from one draw of ``n_train + n_test`` points, split in that
@@ -367,14 +356,9 @@ def add_label_noise(y, fraction: float, num_classes: int, seed: int | None = Non
     """
     y = np.asarray(backend.to_host(_raw(y)))
     if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise ValueError(
-            f"y must be a 1-D integer array of class indices, got {y.dtype} of shape {y.shape}"
-        )
+        raise ValueError(f"y must be a 1-D integer array of class indices, got {y.dtype} of shape {y.shape}")
     num_classes = _check_count("num_classes", num_classes, 2)
-    if (
-        not isinstance(fraction, (int, float, np.integer, np.floating))
-        or not 0.0 <= fraction <= 1.0
-    ):
+    if not isinstance(fraction, (int, float, np.integer, np.floating)) or not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(

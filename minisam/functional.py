@@ -160,9 +160,7 @@ def mse_loss(pred: Tensor, target) -> Tensor:
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=pred.dtype)  # a constant, in pred's dtype
     if target.shape != pred.shape:
-        raise ValueError(
-            f"mse_loss: pred has shape {pred.shape} but target has shape {target.shape}"
-        )
+        raise ValueError(f"mse_loss: pred has shape {pred.shape} but target has shape {target.shape}")
     diff = pred.data - target.data
     loss = (diff * diff).mean()
 
@@ -350,8 +348,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     """
     if x.ndim != 3 or weight.ndim != 3:
         raise ValueError(
-            f"conv1d: expected input (N, C, L) and weight (O, C, k), "
-            f"got shapes {x.shape} and {weight.shape}"
+            f"conv1d: expected input (N, C, L) and weight (O, C, k), got shapes {x.shape} and {weight.shape}"
         )
     if x.shape[1] != weight.shape[1]:
         raise ValueError(
@@ -508,9 +505,7 @@ def batch_norm(
         dL/dx = (γ / sqrt(σ² + eps)) · (g - mean(g) - x̂ · mean(g x̂))
     """
     if x.ndim not in (2, 3, 4):
-        raise ValueError(
-            f"batch_norm: expected input (N, C), (N, C, L) or (N, C, H, W), got {x.shape}"
-        )
+        raise ValueError(f"batch_norm: expected input (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     channels = x.shape[1]
     axes = (0,) + tuple(range(2, x.ndim))  # every axis but the channel axis
     per_channel = (1, channels) + (1,) * (x.ndim - 2)  # a (C,) vector, broadcastable against x
@@ -539,9 +534,7 @@ def batch_norm(
             running_var += (momentum * count / (count - 1)) * var.reshape(channels)
     else:
         if running_mean is None or running_var is None:
-            raise ValueError(
-                "batch_norm: eval mode (training=False) needs running_mean and running_var"
-            )
+            raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
         # the running stats may be kept in another precision; normalise in x's own dtype
         centered = x.data - running_mean.astype(x.dtype, copy=False).reshape(per_channel)
         var = running_var.astype(x.dtype, copy=False).reshape(per_channel)

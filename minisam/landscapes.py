@@ -97,8 +97,7 @@ class Landscape:
             if m.name == name:
                 return m
         raise KeyError(
-            f"{type(self).__name__} has no minimum named {name!r}; "
-            f"it has {[m.name for m in self.minima]}"
+            f"{type(self).__name__} has no minimum named {name!r}; it has {[m.name for m in self.minima]}"
         )
 
     def nearest_minimum(self, point, radius: float | None = None) -> str | None:
@@ -127,9 +126,7 @@ def _refine_minimum(landscape: Landscape, guess, iterations: int = 50) -> np.nda
         point = point - np.linalg.solve(landscape.hessian(point), landscape.gradient(point))
         if np.linalg.norm(landscape.gradient(point)) < 1e-12:
             return point
-    raise RuntimeError(
-        f"{type(landscape).__name__}: Newton's method from {guess} found no critical point"
-    )
+    raise RuntimeError(f"{type(landscape).__name__}: Newton's method from {guess} found no critical point")
 
 
 # ---- a sharp and a flat minimum -----------------------------------------------------------
@@ -255,9 +252,7 @@ class Quadratic(Landscape):
         self.H, self.dim = h, h.shape[0]
         self.center = np.zeros(self.dim) if center is None else np.asarray(center, np.float64)
         if self.center.shape != (self.dim,):
-            raise ValueError(
-                f"Quadratic: center must have shape ({self.dim},), got {self.center.shape}"
-            )
+            raise ValueError(f"Quadratic: center must have shape ({self.dim},), got {self.center.shape}")
         self.eigenvalues, self.eigenvectors = np.linalg.eigh(h)  # ascending
         self.minima = [Minimum("center", self.center)] if self.eigenvalues[0] > 0 else []
         if self.dim == 2:
@@ -319,9 +314,7 @@ class Stochastic(Landscape):
         if not isinstance(noise_std, (int, float)) or not noise_std >= 0:
             raise ValueError(f"noise_std must be a number >= 0, got {noise_std!r}")
         if kind not in self.KINDS:
-            raise ValueError(
-                f"unknown noise kind {kind!r}; expected one of {', '.join(self.KINDS)}"
-            )
+            raise ValueError(f"unknown noise kind {kind!r}; expected one of {', '.join(self.KINDS)}")
         self.base, self.noise_std, self.kind = landscape, float(noise_std), kind
         self.dim, self.bounds, self.minima = landscape.dim, landscape.bounds, landscape.minima
         self.xi = np.zeros(self.dim)
@@ -337,9 +330,7 @@ class Stochastic(Landscape):
 
 
 # ---- running an optimizer ---------------------------------------------------------------
-def run_optimizer(
-    landscape: Landscape, make_optimizer, start, steps: int, dtype=np.float64
-) -> np.ndarray:
+def run_optimizer(landscape: Landscape, make_optimizer, start, steps: int, dtype=np.float64) -> np.ndarray:
     """Optimise ``landscape`` from ``start``; return the path, an array (steps + 1, d).
 
     ``make_optimizer(params)`` builds the optimizer for the one parameter θ, e.g.
@@ -352,9 +343,7 @@ def run_optimizer(
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     start = np.asarray(start, np.float64)
     if start.shape != (landscape.dim,):
-        raise ValueError(
-            f"start must have shape ({landscape.dim},) for this landscape, got {start.shape}"
-        )
+        raise ValueError(f"start must have shape ({landscape.dim},) for this landscape, got {start.shape}")
     theta = Tensor(start.copy(), requires_grad=True, dtype=dtype)  # a copy: steps update θ in place
     optimizer = make_optimizer([theta])
     path = [backend.to_host(theta.data).astype(np.float64)]

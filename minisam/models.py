@@ -25,8 +25,7 @@ def _activation(activation):
             return _ACTIVATIONS[activation.lower()]
         except KeyError:
             raise ValueError(
-                f"unknown activation {activation!r}; expected one of {sorted(_ACTIVATIONS)} "
-                "or a Module class"
+                f"unknown activation {activation!r}; expected one of {sorted(_ACTIVATIONS)} or a Module class"
             ) from None
     return activation
 
@@ -69,8 +68,14 @@ class CNN1d(nn.Sequential):
     (length 40: 40 → 20 → 10 positions). A 2-D input gets a channel axis added.
     """
 
-    def __init__(self, in_channels: int = 1, length: int = 40, num_classes: int = 10,
-                 channels=(16, 32), batch_norm: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        length: int = 40,
+        num_classes: int = 10,
+        channels=(16, 32),
+        batch_norm: bool = False,
+    ):
         layers, c_in, size = [], int(in_channels), int(length)
         for i, c_out in enumerate(channels):
             kernel, padding = (5, 2) if i == 0 else (3, 1)
@@ -99,8 +104,15 @@ class CNN2d(nn.Sequential):
     The defaults are the performance benchmark's CNN: 1→16→32, Linear(32·7·7, 10) for 28x28.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10,
-                 channels=(16, 32), batch_norm: bool = False, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 10,
+        channels=(16, 32),
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ):
         layers, c_in, size = [], int(in_channels), int(image_size)
         for c_out in channels:
             layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
@@ -110,9 +122,7 @@ class CNN2d(nn.Sequential):
             size //= 2
             c_in = c_out
         if size < 1:
-            raise ValueError(
-                f"CNN2d: image_size {image_size} is too small for {len(channels)} 2x2 poolings"
-            )
+            raise ValueError(f"CNN2d: image_size {image_size} is too small for {len(channels)} 2x2 poolings")
         layers.append(nn.Flatten())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
@@ -124,4 +134,3 @@ class CNN2d(nn.Sequential):
         if x.ndim == 3:  # (N, H, W): one channel
             x = x.reshape(x.shape[0], 1, *x.shape[1:])
         return super().forward(x)
-

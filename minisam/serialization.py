@@ -151,9 +151,7 @@ def _unflatten(entries: dict):
         filled[parent_path] += 1
     for path, count in filled.items():
         if count != nodes[path][2]:
-            raise ValueError(
-                f"container {path!r} should have {nodes[path][2]} items, found {count}"
-            )
+            raise ValueError(f"container {path!r} should have {nodes[path][2]} items, found {count}")
 
     # Tuples were built as lists (so they could be filled); freeze them, deepest first.
     for path in sorted(filled, key=lambda p: -p.count("/") if p else 1):
@@ -196,6 +194,4 @@ def load(path):
             entries = {name: archive[name] for name in archive.files if name != _MARKER}
         return _unflatten(entries)
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, TypeError) as err:
-        raise CheckpointError(
-            f"ms.load: {path!r} is not a readable minisam checkpoint: {err}"
-        ) from None
+        raise CheckpointError(f"ms.load: {path!r} is not a readable minisam checkpoint: {err}") from None

@@ -54,9 +54,7 @@ def _on_device(direction, params, what: str) -> list:
     for i, (d, p) in enumerate(zip(direction, params, strict=True)):
         d = backend.to_device(_raw(d), p.dtype)
         if d.shape != p.shape:
-            raise ValueError(
-                f"{what}: array {i} has shape {d.shape}, parameter {i} has shape {p.shape}"
-            )
+            raise ValueError(f"{what}: array {i} has shape {d.shape}, parameter {i} has shape {p.shape}")
         out.append(d)
     return out
 
@@ -106,10 +104,7 @@ def _loss_and_gradient(closure, params):
     if not isinstance(loss, Tensor) or loss.size != 1:
         raise TypeError("the closure must return the scalar loss Tensor (without calling backward)")
     loss.backward()
-    grads = [
-        get_array_module(p.data).zeros_like(p.data) if p.grad is None else p.grad.copy()
-        for p in params
-    ]
+    grads = [get_array_module(p.data).zeros_like(p.data) if p.grad is None else p.grad.copy() for p in params]
     for p in params:
         p.grad = None
     return float(loss.item()), grads
@@ -164,9 +159,7 @@ def worst_case_loss(
         raise ValueError(f"worst_case_loss: rho must be a number > 0, got {rho!r}")
     for name, value, minimum in (("steps", steps, 0), ("restarts", restarts, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(
-                f"worst_case_loss: {name} must be an integer >= {minimum}, got {value!r}"
-            )
+            raise ValueError(f"worst_case_loss: {name} must be an integer >= {minimum}, got {value!r}")
     if not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(
             f"worst_case_loss: lr (the step length as a fraction of rho) must be > 0, got {lr!r}"

@@ -85,9 +85,7 @@ def _broadcasting(op, a, b, compute, grads):
     try:
         data = compute(a.data, b.data)
     except ValueError:
-        raise ValueError(
-            f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together"
-        ) from None
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
 
     def backward(g):
         ga, gb = grads(g)
@@ -247,7 +245,10 @@ class Tensor:
             b = exponent
             xp = get_array_module(a.data)
             return _broadcasting(
-                "pow", a, b, lambda x, y: x**y,
+                "pow",
+                a,
+                b,
+                lambda x, y: x**y,
                 lambda g: (g * b.data * a.data ** (b.data - 1), g * a.data**b.data * xp.log(a.data)),
             )
         if not isinstance(exponent, (int, float)):

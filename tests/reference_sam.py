@@ -95,8 +95,7 @@ def sam_gradient(grad_at, theta, rho, k=1, adaptive=False, eta=0.01):
 
 
 class XSAMReference:
-    def __init__(self, rho, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1, k=1,
-                 search_every=100):
+    def __init__(self, rho, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1, k=1, search_every=100):
         self.rho, self.rho_max = rho, 2 * rho if rho_max is None else rho_max
         self.alpha, self.k, self.search_every = alpha, k, search_every
         self.grid = np.arange(round(alpha_max / alpha_step) + 1) * alpha_step

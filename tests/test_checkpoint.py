@@ -12,9 +12,18 @@ from minisam.serialization import CheckpointError
 def test_save_and_load_round_trip_nested_dicts_lists_arrays_and_typed_scalars(tmp_path):
     obj = {
         "model": {"0.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "1.n": np.array(3)},
-        "epoch": 7, "lr": 0.1, "nesterov": True, "name": "run/one%", "nothing": None,
-        "buffers": [None, np.ones(2), {"inner": [1, 2.5]}], "pair": (1, "b"),
-        "empty": {}, "none_yet": [], "rng": ms.get_rng_state(), "big": 2**62, "whole": 2.0,
+        "epoch": 7,
+        "lr": 0.1,
+        "nesterov": True,
+        "name": "run/one%",
+        "nothing": None,
+        "buffers": [None, np.ones(2), {"inner": [1, 2.5]}],
+        "pair": (1, "b"),
+        "empty": {},
+        "none_yet": [],
+        "rng": ms.get_rng_state(),
+        "big": 2**62,
+        "whole": 2.0,
         "key/with/slashes": {"%": 1},
     }
     ms.save(obj, tmp_path / "ck.npz")
@@ -69,8 +78,9 @@ def _write_damaged_files(tmp_path):
     (tmp_path / "empty.npz").write_bytes(b"")
 
 
-@pytest.mark.parametrize("name", ["truncated.npz", "corrupted.npz", "foreign.npz", "single.npy",
-                                  "notes.txt", "empty.npz"])
+@pytest.mark.parametrize(
+    "name", ["truncated.npz", "corrupted.npz", "foreign.npz", "single.npy", "notes.txt", "empty.npz"]
+)
 def test_a_damaged_truncated_or_foreign_checkpoint_is_a_clear_error_naming_the_file(tmp_path, name):
     _write_damaged_files(tmp_path)
     with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
@@ -91,8 +101,7 @@ def _mlp_setup():
 
 
 def _cnn_setup():
-    model = models.CNN2d(image_size=8, channels=(3, 4), batch_norm=True, dropout=0.2,
-                         num_classes=3)
+    model = models.CNN2d(image_size=8, channels=(3, 4), batch_norm=True, dropout=0.2, num_classes=3)
     base = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     opt = optim.XSAM(base, rho=0.1, search_every=2)
     return model, opt, optim.StepLR(opt, step_size=3, gamma=0.5)
@@ -100,8 +109,7 @@ def _cnn_setup():
 
 def _batches(shape, n=8):
     r = np.random.default_rng(11)
-    return [(r.standard_normal((10, *shape)).astype(np.float32), r.integers(0, 3, 10))
-            for _ in range(n)]
+    return [(r.standard_normal((10, *shape)).astype(np.float32), r.integers(0, 3, 10)) for _ in range(n)]
 
 
 def _train(model, opt, sched, batches):
@@ -111,10 +119,12 @@ def _train(model, opt, sched, batches):
         sched.step()
 
 
-@pytest.mark.parametrize("setup, shape", [(_mlp_setup, (6,)), (_cnn_setup, (1, 8, 8))],
-                         ids=["mlp-dropout-xsam-momentum", "cnn-batchnorm-dropout-xsam"])
-def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(
-        tmp_path, setup, shape):
+@pytest.mark.parametrize(
+    "setup, shape",
+    [(_mlp_setup, (6,)), (_cnn_setup, (1, 8, 8))],
+    ids=["mlp-dropout-xsam-momentum", "cnn-batchnorm-dropout-xsam"],
+)
+def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(tmp_path, setup, shape):
     batches = _batches(shape)
     ms.manual_seed(0)
     straight = setup()
@@ -124,8 +134,15 @@ def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(
     first = setup()
     _train(*first, batches[:4])
     model, opt, sched = first
-    ms.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "rng": ms.get_rng_state()}, tmp_path / "ck.npz")
+    ms.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "rng": ms.get_rng_state(),
+        },
+        tmp_path / "ck.npz",
+    )
 
     ms.manual_seed(12345)  # a different stream and different initial weights
     model, opt, sched = setup()

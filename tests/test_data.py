@@ -130,9 +130,7 @@ def test_dataloader_covers_every_example_exactly_once_per_epoch():
 
 
 def test_dataloader_drop_last_and_no_shuffle():
-    loader = data.DataLoader(
-        np.zeros((103, 2)), np.arange(103), batch_size=10, shuffle=False, drop_last=True
-    )
+    loader = data.DataLoader(np.zeros((103, 2)), np.arange(103), batch_size=10, shuffle=False, drop_last=True)
     assert len(loader) == 10
     batches = [yb.numpy() for _, yb in loader]
     assert len(batches) == 10 and np.array_equal(np.concatenate(batches), np.arange(100))
@@ -141,9 +139,7 @@ def test_dataloader_drop_last_and_no_shuffle():
 def test_dataloader_shuffling_is_seeded():
     def epoch():
         ms.manual_seed(7)
-        return np.concatenate(
-            [yb.numpy() for _, yb in data.DataLoader(np.zeros((50, 1)), np.arange(50), 8)]
-        )
+        return np.concatenate([yb.numpy() for _, yb in data.DataLoader(np.zeros((50, 1)), np.arange(50), 8)])
 
     assert np.array_equal(epoch(), epoch())
 

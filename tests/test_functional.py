@@ -149,9 +149,7 @@ FOPS = [
     FOp("avg_pool2d", lambda x: F.avg_pool2d(x, 2), [(2, 2, 4, 5)]),
     FOp("avg_pool2d_overlap", lambda x: F.avg_pool2d(x, 3, stride=1), [(1, 2, 4, 5)]),
     FOp("batch_norm_2d", lambda x, w, b: F.batch_norm(x, None, None, w, b), [(4, 3), (3,), (3,)]),
-    FOp(
-        "batch_norm_3d", lambda x, w, b: F.batch_norm(x, None, None, w, b), [(2, 3, 4), (3,), (3,)]
-    ),
+    FOp("batch_norm_3d", lambda x, w, b: F.batch_norm(x, None, None, w, b), [(2, 3, 4), (3,), (3,)]),
     FOp("batch_norm_4d_no_affine", lambda x: F.batch_norm(x, None, None), [(2, 2, 3, 2)]),
     FOp(
         "batch_norm_eval",

@@ -21,8 +21,11 @@ def _one_step(optimizer_name, backend_name, weights, x, y):
         model = models.CNN2d(in_channels=1, image_size=8, num_classes=10, batch_norm=True)
         model.load_state_dict(weights)
         base = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-        opt = (optim.SAM(base, rho=0.05, steps=2) if optimizer_name == "sam"
-               else optim.XSAM(base, rho=0.05, steps=2, search_every=1))
+        opt = (
+            optim.SAM(base, rho=0.05, steps=2)
+            if optimizer_name == "sam"
+            else optim.XSAM(base, rho=0.05, steps=2, search_every=1)
+        )
         inputs, targets = ms.Tensor(x), ms.Tensor(y)
         for _ in range(2):
             opt.step(lambda: F.cross_entropy(model(inputs), targets))

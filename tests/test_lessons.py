@@ -8,6 +8,7 @@ import pytest
 LESSONS = Path(__file__).resolve().parent.parent / "lessons"
 NOTEBOOKS = sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 
+
 def _runner():
     spec = importlib.util.spec_from_file_location("run_all", LESSONS / "run_all.py")
     module = importlib.util.module_from_spec(spec)

@@ -57,9 +57,12 @@ def test_the_same_seed_builds_the_same_model():
 def test_benchmark_cnn2d_is_conv_1_16_conv_16_32_and_linear_32x7x7_to_10():
     model = models.CNN2d(in_channels=1, image_size=28, num_classes=10)
     assert _names_and_shapes(model) == [
-        ("0.weight", (16, 1, 3, 3)), ("0.bias", (16,)),
-        ("3.weight", (32, 16, 3, 3)), ("3.bias", (32,)),
-        ("7.weight", (10, 32 * 7 * 7)), ("7.bias", (10,)),
+        ("0.weight", (16, 1, 3, 3)),
+        ("0.bias", (16,)),
+        ("3.weight", (32, 16, 3, 3)),
+        ("3.bias", (32,)),
+        ("7.weight", (10, 32 * 7 * 7)),
+        ("7.bias", (10,)),
     ]
     out = model(ms.Tensor(np.zeros((2, 1, 28, 28))))
     assert out.shape == (2, 10)
@@ -68,20 +71,34 @@ def test_benchmark_cnn2d_is_conv_1_16_conv_16_32_and_linear_32x7x7_to_10():
 def test_cnn2d_with_batchnorm_names_buffers_like_pytorch():
     model = models.CNN2d(image_size=8, batch_norm=True, channels=(4,))
     assert _names_and_shapes(model) == [
-        ("0.weight", (4, 1, 3, 3)), ("0.bias", (4,)),
-        ("1.weight", (4,)), ("1.bias", (4,)),
-        ("1.running_mean", (4,)), ("1.running_var", (4,)), ("1.num_batches_tracked", ()),
-        ("5.weight", (10, 4 * 4 * 4)), ("5.bias", (10,)),
+        ("0.weight", (4, 1, 3, 3)),
+        ("0.bias", (4,)),
+        ("1.weight", (4,)),
+        ("1.bias", (4,)),
+        ("1.running_mean", (4,)),
+        ("1.running_var", (4,)),
+        ("1.num_batches_tracked", ()),
+        ("5.weight", (10, 4 * 4 * 4)),
+        ("5.bias", (10,)),
     ]
     assert [n for n, _ in model.named_buffers()] == [
-        "1.running_mean", "1.running_var", "1.num_batches_tracked"]
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+    ]
     assert model.state_dict()["1.num_batches_tracked"].dtype == np.int64
 
 
 def test_mlp_and_cnn1d_shapes_and_names():
     mlp = models.MLP([40, 32, 32, 10])
-    assert [n for n, _ in mlp.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias",
-                                                      "4.weight", "4.bias"]
+    assert [n for n, _ in mlp.named_parameters()] == [
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+        "4.weight",
+        "4.bias",
+    ]
     assert mlp(ms.Tensor(np.zeros((3, 40)))).shape == (3, 10)
     assert models.MLP([64, 10])(ms.Tensor(np.zeros((2, 1, 8, 8)))).shape == (2, 10)  # flattens
     cnn = models.CNN1d(length=40, num_classes=10)
@@ -92,8 +109,7 @@ def test_mlp_and_cnn1d_shapes_and_names():
 
 
 def test_parameters_yield_in_registration_order_weight_before_bias():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(8, 2))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
     names = [n for n, _ in model.named_parameters()]
     assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
     assert list(model.parameters()) == [p for _, p in model.named_parameters()]
@@ -130,9 +146,11 @@ def test_load_state_dict_copies_in_place_into_the_same_parameters():
 
 @pytest.mark.parametrize(
     "damage, key",
-    [(lambda s: s.update({"3.weight": np.zeros((32, 16, 5, 5))}), "3.weight"),
-     (lambda s: s.pop("1.running_var"), "1.running_var"),
-     (lambda s: s.update({"9.weight": np.zeros(3)}), "9.weight")],
+    [
+        (lambda s: s.update({"3.weight": np.zeros((32, 16, 5, 5))}), "3.weight"),
+        (lambda s: s.pop("1.running_var"), "1.running_var"),
+        (lambda s: s.update({"9.weight": np.zeros(3)}), "9.weight"),
+    ],
     ids=["wrong-shape", "missing", "unexpected"],
 )
 def test_load_state_dict_with_a_bad_key_raises_naming_it_and_changes_nothing(damage, key):

@@ -26,15 +26,23 @@ def _hand_sgd(theta, lr, momentum, dampening, weight_decay, nesterov):
 
 @pytest.mark.parametrize(
     "momentum, dampening, weight_decay, nesterov",
-    [(0.0, 0.0, 0.0, False), (0.9, 0.0, 0.0, False), (0.9, 0.0, 0.0, True),
-     (0.0, 0.0, 0.1, False), (0.9, 0.0, 0.1, True), (0.8, 0.3, 0.05, False)],
+    [
+        (0.0, 0.0, 0.0, False),
+        (0.9, 0.0, 0.0, False),
+        (0.9, 0.0, 0.0, True),
+        (0.0, 0.0, 0.1, False),
+        (0.9, 0.0, 0.1, True),
+        (0.8, 0.3, 0.05, False),
+    ],
     ids=["plain", "momentum", "nesterov", "weight-decay", "nesterov+wd", "dampening+wd"],
 )
 def test_sgd_momentum_nesterov_weight_decay_and_dampening_match_a_hand_computation(
-        float64, momentum, dampening, weight_decay, nesterov):
+    float64, momentum, dampening, weight_decay, nesterov
+):
     p = nn.Parameter(np.array([0.3, -0.7]))
-    opt = optim.SGD([p], lr=0.1, momentum=momentum, dampening=dampening,
-                    weight_decay=weight_decay, nesterov=nesterov)
+    opt = optim.SGD(
+        [p], lr=0.1, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov
+    )
     expected = _hand_sgd([0.3, -0.7], 0.1, momentum, dampening, weight_decay, nesterov)
     for g, want in zip(GRADIENTS, expected, strict=True):
         p.grad = g.copy()
@@ -69,9 +77,14 @@ def test_sgd_leaves_parameters_without_gradient_alone(float64):
 
 @pytest.mark.parametrize(
     "kwargs, word",
-    [({"lr": -0.1}, "lr"), ({"lr": "fast"}, "lr"), ({"lr": 0.1, "momentum": -0.5}, "momentum"),
-     ({"lr": 0.1, "weight_decay": -1}, "weight_decay"), ({"lr": 0.1, "nesterov": True}, "nesterov"),
-     ({"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}, "nesterov")],
+    [
+        ({"lr": -0.1}, "lr"),
+        ({"lr": "fast"}, "lr"),
+        ({"lr": 0.1, "momentum": -0.5}, "momentum"),
+        ({"lr": 0.1, "weight_decay": -1}, "weight_decay"),
+        ({"lr": 0.1, "nesterov": True}, "nesterov"),
+        ({"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": True}, "nesterov"),
+    ],
 )
 def test_sgd_rejects_invalid_hyper_parameters_with_a_clear_error(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -173,9 +186,14 @@ def test_scheduler_state_dict_resumes_the_schedule():
         sched2.load_state_dict({k: v for k, v in state.items() if k != "gamma"})
 
 
-@pytest.mark.parametrize("make", [lambda o: optim.StepLR(o, step_size=0),
-                                  lambda o: optim.CosineAnnealingLR(o, T_max=0),
-                                  lambda o: optim.CosineAnnealingLR(o, T_max=5, eta_min=-1)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda o: optim.StepLR(o, step_size=0),
+        lambda o: optim.CosineAnnealingLR(o, T_max=0),
+        lambda o: optim.CosineAnnealingLR(o, T_max=5, eta_min=-1),
+    ],
+)
 def test_schedulers_reject_invalid_settings(make):
     with pytest.raises(ValueError):
         make(_sgd())

@@ -56,7 +56,8 @@ def test_sam_returns_the_loss_at_theta_and_restores_theta_exactly_before_the_bas
 
     loss = optim.SAM(Spy([theta], lr=0.0), rho=0.5, steps=3).step(closure)
     assert loss.item() == 0.5 * start @ h @ start or math.isclose(
-        loss.item(), 0.5 * start @ h @ start, rel_tol=1e-14)
+        loss.item(), 0.5 * start @ h @ start, rel_tol=1e-14
+    )
     assert np.array_equal(seen_by_base[0], start)  # bit for bit: copied back, not subtracted
     assert np.array_equal(theta.numpy(), start)  # lr = 0
 
@@ -143,9 +144,11 @@ def _bn_model():
 
 @pytest.mark.parametrize(
     "make_opt",
-    [lambda p: optim.SAM(optim.SGD(p, lr=0.1), rho=0.5, steps=2),
-     lambda p: optim.SAM(optim.SGD(p, lr=0.1), rho=0.5, adaptive=True),
-     lambda p: optim.XSAM(optim.SGD(p, lr=0.1), rho=0.5, steps=2, search_every=1)],
+    [
+        lambda p: optim.SAM(optim.SGD(p, lr=0.1), rho=0.5, steps=2),
+        lambda p: optim.SAM(optim.SGD(p, lr=0.1), rho=0.5, adaptive=True),
+        lambda p: optim.XSAM(optim.SGD(p, lr=0.1), rho=0.5, steps=2, search_every=1),
+    ],
     ids=["sam-2-step", "asam", "xsam-searching"],
 )
 def test_batchnorm_running_statistics_change_only_on_the_first_pass_at_theta(float64, make_opt):
@@ -164,8 +167,7 @@ def test_batchnorm_running_statistics_change_only_on_the_first_pass_at_theta(flo
     assert len(passes) >= 2
     reference(x)  # one train-mode pass at θ on the same batch
     for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
-        np.testing.assert_array_equal(model.state_dict()[name], reference.state_dict()[name],
-                                      err_msg=name)
+        np.testing.assert_array_equal(model.state_dict()[name], reference.state_dict()[name], err_msg=name)
     assert model.state_dict()["1.num_batches_tracked"] == 1
 
 
@@ -175,8 +177,16 @@ def test_sam_diagnostics_record_norms_losses_distance_and_angle(float64):
     opt = optim.SAM(optim.SGD([theta], lr=0.0), rho=0.3, steps=2)
     opt.step(closure)
     d = opt.diagnostics
-    for key in ("loss", "ascent_loss", "g0_norm", "gk_norm", "grad_norms", "ascent_distance",
-                "cos_psi", "step"):
+    for key in (
+        "loss",
+        "ascent_loss",
+        "g0_norm",
+        "gk_norm",
+        "grad_norms",
+        "ascent_distance",
+        "cos_psi",
+        "step",
+    ):
         assert key in d, key
     assert d["g0_norm"] == pytest.approx(np.linalg.norm(h @ start), rel=1e-12)
     assert d["loss"] == pytest.approx(0.5 * start @ h @ start, rel=1e-12)
@@ -248,8 +258,9 @@ def compare_with_reference(make_optimizer, reference_gradient, n_steps=6):
         inputs = ms.Tensor(x)
         loss = opt.step(lambda inputs=inputs, y=y: F.cross_entropy(model(inputs), y))
         assert loss.item() == pytest.approx(net.loss(theta, x, y), rel=1e-12, abs=1e-12)
-        grad = reference_gradient(lambda t, x=x, y=y: net.loss_and_grad(t, x, y)[1],
-                                  lambda t, x=x, y=y: net.loss(t, x, y), theta)
+        grad = reference_gradient(
+            lambda t, x=x, y=y: net.loss_and_grad(t, x, y)[1], lambda t, x=x, y=y: net.loss(t, x, y), theta
+        )
         theta = sgd.update(theta, grad)
         got = np.concatenate([p.numpy().ravel() for p in params])
         error = np.max(np.abs(got - theta))
@@ -264,10 +275,12 @@ def test_sgd_matches_the_numpy_reference_step_for_step(float64):
 def test_sam_matches_the_numpy_reference_step_for_step(float64, k):
     compare_with_reference(
         lambda base: optim.SAM(base, rho=0.05, steps=k),
-        lambda grad_at, loss_at, theta: sam_gradient(grad_at, theta, rho=0.05, k=k))
+        lambda grad_at, loss_at, theta: sam_gradient(grad_at, theta, rho=0.05, k=k),
+    )
 
 
 def test_asam_matches_the_numpy_reference_step_for_step(float64):
     compare_with_reference(
         lambda base: optim.SAM(base, rho=0.5, adaptive=True, eta=0.01),
-        lambda grad_at, loss_at, theta: sam_gradient(grad_at, theta, 0.5, adaptive=True, eta=0.01))
+        lambda grad_at, loss_at, theta: sam_gradient(grad_at, theta, 0.5, adaptive=True, eta=0.01),
+    )

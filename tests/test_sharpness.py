@@ -34,9 +34,7 @@ def test_top_hessian_eigenvalue_on_a_non_quadratic_landscape_matches_its_hessian
     ms.manual_seed(1)
     surface = SharpFlat2D()
     theta = theta_of(surface.minimum("sharp").point + 0.05)
-    lam = sharpness.top_hessian_eigenvalue(
-        lambda: surface.loss(theta), [theta], iters=200, tol=1e-12
-    )
+    lam = sharpness.top_hessian_eigenvalue(lambda: surface.loss(theta), [theta], iters=200, tol=1e-12)
     expected = np.linalg.eigvalsh(surface.hessian(theta.numpy()))[-1]
     assert abs(lam - expected) < 1e-4 * abs(expected)
 
@@ -73,9 +71,7 @@ def test_worst_case_loss_away_from_the_minimum_matches_an_exhaustive_search_on_t
         worst.value
         >= surface.value(
             theta.numpy()
-            + rho
-            * surface.gradient(theta.numpy())
-            / np.linalg.norm(surface.gradient(theta.numpy()))
+            + rho * surface.gradient(theta.numpy()) / np.linalg.norm(surface.gradient(theta.numpy()))
         )
         - 1e-12
     )
@@ -98,9 +94,7 @@ def test_worst_case_loss_restores_parameters_and_gradients_exactly():
 @pytest.mark.parametrize("bad", [dict(rho=0), dict(rho=0.1, steps=-1), dict(rho=0.1, restarts=0)])
 def test_worst_case_loss_bad_arguments(bad):
     _, theta, closure = quadratic_problem([1.0, 1.0], start=[0.0, 0.0])
-    with pytest.raises(
-        ValueError, match=next(iter(k for k in ("restarts", "steps", "rho") if k in bad))
-    ):
+    with pytest.raises(ValueError, match=next(iter(k for k in ("restarts", "steps", "rho") if k in bad))):
         sharpness.worst_case_loss(closure, [theta], **bad)
 
 
@@ -118,14 +112,10 @@ def test_cosine_to_maximum_is_one_for_the_top_eigenvector_at_a_minimum():
 def test_gradient_at_the_ascent_point_points_closer_to_the_maximum_on_a_skewed_quadratic():
     # the paper's Fig. 1a claim in its simplest setting: g1 turns g0 towards the top eigenvector
     ms.manual_seed(0)
-    surface, theta, closure = quadratic_problem(
-        [10.0, 1.0], start=[0.0, 0.0], seed=0, center=[-0.2, -0.6]
-    )
+    surface, theta, closure = quadratic_problem([10.0, 1.0], start=[0.0, 0.0], seed=0, center=[-0.2, -0.6])
     worst = sharpness.worst_case_loss(closure, [theta], rho=0.3, steps=60, restarts=3)
     plane = sharpness.grad_plane(closure, [theta], rho=0.3)
-    assert sharpness.cosine_to_maximum(plane.g1, worst) > sharpness.cosine_to_maximum(
-        plane.g0, worst
-    )
+    assert sharpness.cosine_to_maximum(plane.g1, worst) > sharpness.cosine_to_maximum(plane.g0, worst)
 
 
 # ---- the g0/g1 plane ----------------------------------------
@@ -161,9 +151,7 @@ def test_slices_at_zero_equal_the_loss_and_follow_the_quadratic():
     alphas = np.array([-1.0, 0.0, 0.5])
     line = sharpness.loss_slice_1d(closure, [theta], [d1], alphas)
     assert line[1] == surface.value(theta.numpy())
-    np.testing.assert_allclose(
-        line, [surface.value(theta.numpy() + a * d1) for a in alphas], rtol=1e-12
-    )
+    np.testing.assert_allclose(line, [surface.value(theta.numpy() + a * d1) for a in alphas], rtol=1e-12)
     betas = np.array([0.0, 2.0])
     Z = sharpness.loss_slice_2d(closure, [theta], [d1], [d2], alphas, betas)
     assert Z.shape == (2, 3) and Z[0, 1] == surface.value(theta.numpy())
@@ -211,8 +199,11 @@ def test_lambda_max_of_a_relu_network_does_not_depend_on_dtype_or_step():
             params = list(model.parameters())
             before = [p.data.copy() for p in params]
             ms.manual_seed(1)
-            estimates.append(sharpness.top_hessian_eigenvalue(
-                lambda: F.cross_entropy(model(inputs), targets), params, iters=40))
+            estimates.append(
+                sharpness.top_hessian_eigenvalue(
+                    lambda: F.cross_entropy(model(inputs), targets), params, iters=40
+                )
+            )
             for p, b in zip(params, before, strict=True):
                 assert p.dtype == dtype and np.array_equal(p.data, b)
     finally:

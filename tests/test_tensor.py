@@ -261,9 +261,7 @@ def test_broadcast_operand_gets_gradient_summed_to_its_own_shape(float64):
     np.testing.assert_array_equal(a.grad, np.ones((3, 4)))
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
     name=st.sampled_from(sorted(BINARY)),

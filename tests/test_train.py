@@ -44,20 +44,28 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_what_to_try():
         train(RunConfig(**{**SMALL, "lr": 1e6, "momentum": 0.0}), progress=False)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("optimizer", "adam", "optimizer must be one of sgd, sam, asam, xsam"),
-    ("rho", -0.1, "rho must be positive"),
-    ("dataset", "cifar10", "dataset must be one of mnist1d, digits"),
-    ("label_noise", 1.5, "label_noise must be in"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("optimizer", "adam", "optimizer must be one of sgd, sam, asam, xsam"),
+        ("rho", -0.1, "rho must be positive"),
+        ("dataset", "cifar10", "dataset must be one of mnist1d, digits"),
+        ("label_noise", 1.5, "label_noise must be in"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_allowed_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**{field: value}).validate()
 
 
 def test_compare_uses_identical_starts_and_reports_mean_and_std(tmp_path):
-    summary = compare(RunConfig(**{**SMALL, "epochs": 2}), optimizers=("sgd", "sam"),
-                      seeds=(0, 1), run_dir=tmp_path, progress=False)
+    summary = compare(
+        RunConfig(**{**SMALL, "epochs": 2}),
+        optimizers=("sgd", "sam"),
+        seeds=(0, 1),
+        run_dir=tmp_path,
+        progress=False,
+    )
     rows = summary["rows"]
     assert rows["sgd"]["cost_vs_sgd"] == (1.0, 0.0)
     accs = [r.final["test_acc"] for r in summary["runs"]["sgd"]]
@@ -71,8 +79,9 @@ def test_compare_uses_identical_starts_and_reports_mean_and_std(tmp_path):
 
 
 def test_sharpness_measurements_are_finite_and_positive():
-    final = train(RunConfig(dataset="mnist1d", hidden=(32, 32), epochs=2, sharpness=True),
-                  progress=False).final
+    final = train(
+        RunConfig(dataset="mnist1d", hidden=(32, 32), epochs=2, sharpness=True), progress=False
+    ).final
     assert math.isfinite(final["lambda_max"]) and final["lambda_max"] > 0
     assert final["rho_sharpness"] >= 0
 
@@ -87,13 +96,16 @@ def test_every_command_has_help(command):
     assert done.returncode == 0 and "usage:" in done.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--optimizer", "adam"], "invalid choice: 'adam'"),
-    (["train", "--rho", "-0.1"], "must be positive"),
-    (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
-    (["train", "--label-noise", "1.5"], "must be in [0, 1)"),
-    (["compare", "--optimizers", "sgd", "lion"], "invalid choice: 'lion'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--optimizer", "adam"], "invalid choice: 'adam'"),
+        (["train", "--rho", "-0.1"], "must be positive"),
+        (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+        (["train", "--label-noise", "1.5"], "must be in [0, 1)"),
+        (["compare", "--optimizers", "sgd", "lion"], "invalid choice: 'lion'"),
+    ],
+)
 def test_bad_arguments_get_argparse_errors_naming_the_allowed_values(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(args)
@@ -102,8 +114,10 @@ def test_bad_arguments_get_argparse_errors_naming_the_allowed_values(args, messa
 
 
 def test_train_command_writes_results_and_resumes_with_its_own_settings(tmp_path, capsys):
-    assert cli.main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1",
-                     "--out", str(tmp_path)]) == 0
+    assert (
+        cli.main(["train", "--dataset", "digits", "--hidden", "8", "--epochs", "1", "--out", str(tmp_path)])
+        == 0
+    )
     assert json.loads((tmp_path / "results.json").read_text())["final"]["test_acc"] > 0.1
     assert (tmp_path / "history.csv").read_text().startswith("epoch,")
     assert cli.main(["train", "--resume", str(tmp_path / "checkpoint.npz")]) == 0

@@ -23,8 +23,10 @@ def _mlp_problem(seed=0):
 @pytest.mark.parametrize("k", [1, 3])
 def test_xsam_with_alpha_fixed_at_1_equals_sam_for_k_1_and_k_3(float64, k):
     trajectories = []
-    for make in (lambda b: optim.SAM(b, rho=0.3, steps=k),
-                 lambda b: optim.XSAM(b, rho=0.3, steps=k, alpha=1.0, search_every=0)):
+    for make in (
+        lambda b: optim.SAM(b, rho=0.3, steps=k),
+        lambda b: optim.XSAM(b, rho=0.3, steps=k, alpha=1.0, search_every=0),
+    ):
         model, closure = _mlp_problem()
         opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
         for _ in range(4):
@@ -85,8 +87,15 @@ def test_default_grid_has_21_points_including_0_and_1():
     opt = optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1))
     grid = opt.alpha_grid
     assert len(grid) == 21 and grid[0] == 0.0 and grid[10] == 1.0 and grid[-1] == pytest.approx(2.0)
-    assert (opt.rho, opt.rho_max, opt.alpha, opt.alpha_max, opt.alpha_step, opt.steps,
-            opt.search_every) == (0.05, 0.1, 1.0, 2.0, 0.1, 1, 100)
+    assert (opt.rho, opt.rho_max, opt.alpha, opt.alpha_max, opt.alpha_step, opt.steps, opt.search_every) == (
+        0.05,
+        0.1,
+        1.0,
+        2.0,
+        0.1,
+        1,
+        100,
+    )
 
 
 def test_ties_go_to_the_smallest_alpha(float64):
@@ -177,8 +186,19 @@ def test_xsam_diagnostics_record_every_quantity_of_the_step(float64):
     opt = optim.XSAM(optim.SGD(model.parameters(), lr=0.1), rho=0.2, steps=2, search_every=1)
     returned = opt.step(loss)
     d = opt.diagnostics
-    for key in ("loss", "ascent_loss", "g0_norm", "gk_norm", "ascent_distance", "cos_psi", "psi",
-                "alpha", "searched", "probe_losses", "step"):
+    for key in (
+        "loss",
+        "ascent_loss",
+        "g0_norm",
+        "gk_norm",
+        "ascent_distance",
+        "cos_psi",
+        "psi",
+        "alpha",
+        "searched",
+        "probe_losses",
+        "step",
+    ):
         assert key in d, key
     assert d["loss"] == returned.item()
     assert d["ascent_distance"] == pytest.approx(0.2, rel=1e-2)  # ≤ ρ, close to it for k = 2
@@ -195,8 +215,9 @@ def test_xsam_lr_and_schedulers_act_on_the_base():
     assert base.lr == 0.1 and opt.lr == 0.1
 
 
-@pytest.mark.parametrize("kwargs", [{"rho": -1}, {"rho_max": -0.1}, {"alpha_step": 0},
-                                    {"search_every": -1}, {"steps": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"rho": -1}, {"rho_max": -0.1}, {"alpha_step": 0}, {"search_every": -1}, {"steps": 0}]
+)
 def test_xsam_rejects_invalid_hyper_parameters_by_name(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), **kwargs)
@@ -219,15 +240,21 @@ def test_xsam_state_dict_keeps_alpha_and_the_search_counter(float64):
 # ---- against the independent NumPy implementation --------------------------------------
 @pytest.mark.parametrize(
     "settings",
-    [dict(rho=0.2, alpha=1.0, search_every=0),
-     dict(rho=0.2, search_every=1),
-     dict(rho=0.2, steps=3, search_every=2),
-     dict(rho=0.2, alpha=0.0, search_every=0)],
+    [
+        dict(rho=0.2, alpha=1.0, search_every=0),
+        dict(rho=0.2, search_every=1),
+        dict(rho=0.2, steps=3, search_every=2),
+        dict(rho=0.2, alpha=0.0, search_every=0),
+    ],
     ids=["alpha-1", "search-every-step", "3-step-search-every-2", "alpha-0"],
 )
 def test_xsam_matches_the_numpy_reference_step_for_step(float64, settings):
-    reference = XSAMReference(rho=settings["rho"], alpha=settings.get("alpha", 1.0),
-                              k=settings.get("steps", 1), search_every=settings["search_every"])
+    reference = XSAMReference(
+        rho=settings["rho"],
+        alpha=settings.get("alpha", 1.0),
+        k=settings.get("steps", 1),
+        search_every=settings["search_every"],
+    )
     made = []
 
     def make(base):
@@ -244,8 +271,10 @@ def test_xsam_with_alpha_fixed_at_1_equals_sam_on_a_cnn_with_batchnorm(float64):
     r = np.random.default_rng(4)
     x, y = ms.Tensor(r.standard_normal((6, 1, 8, 8))), r.integers(0, 3, 6)
     states = []
-    for make in (lambda b: optim.SAM(b, rho=0.2, steps=2),
-                 lambda b: optim.XSAM(b, rho=0.2, steps=2, alpha=1.0, search_every=0)):
+    for make in (
+        lambda b: optim.SAM(b, rho=0.2, steps=2),
+        lambda b: optim.XSAM(b, rho=0.2, steps=2, alpha=1.0, search_every=0),
+    ):
         ms.manual_seed(0)
         model = models.CNN2d(image_size=8, channels=(2, 3), batch_norm=True, num_classes=3)
         opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4))
@@ -254,6 +283,5 @@ def test_xsam_with_alpha_fixed_at_1_equals_sam_on_a_cnn_with_batchnorm(float64):
             assert math.isfinite(loss.item())
         states.append(model.state_dict())
     for name in states[0]:
-        np.testing.assert_allclose(states[1][name], states[0][name], rtol=0, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(states[1][name], states[0][name], rtol=0, atol=1e-12, err_msg=name)
     assert states[0]["1.num_batches_tracked"] == 3

@@ -83,9 +83,7 @@ class SAM(Optimizer):
 
     def __init__(self, base, rho=0.05, steps=1, adaptive=False, eta=0.01):
         if not isinstance(base, Optimizer):
-            raise TypeError(
-                f"{type(self).__name__}: base must be an Optimizer, got {type(base).__name__}"
-            )
+            raise TypeError(f"{type(self).__name__}: base must be an Optimizer, got {type(base).__name__}")
         self.base = base
         self.params = base.params
         self.__dict__.update(self._settings(rho=rho, steps=steps, adaptive=adaptive, eta=eta))
@@ -96,21 +94,21 @@ class SAM(Optimizer):
     # ---- helpers shared with XSAM ------------------------------------------------------
     def _settings(self, rho, steps, adaptive, eta) -> dict:
         """The hyper-parameters, validated (used by __init__ and load_state_dict)."""
-        return {"rho": self._number("rho", rho), "steps": self._count("steps", steps, 1),
-                "adaptive": bool(adaptive), "eta": self._number("eta", eta)}
+        return {
+            "rho": self._number("rho", rho),
+            "steps": self._count("steps", steps, 1),
+            "adaptive": bool(adaptive),
+            "eta": self._number("eta", eta),
+        }
 
     def _number(self, name, value, minimum=0.0):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= minimum:
-            raise ValueError(
-                f"{type(self).__name__}: {name} must be a number >= {minimum:g}, got {value!r}"
-            )
+            raise ValueError(f"{type(self).__name__}: {name} must be a number >= {minimum:g}, got {value!r}")
         return float(value)
 
     def _count(self, name, value, minimum):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise ValueError(
-                f"{type(self).__name__}: {name} must be an integer >= {minimum}, got {value!r}"
-            )
+            raise ValueError(f"{type(self).__name__}: {name} must be an integer >= {minimum}, got {value!r}")
         return int(value)
 
     @property
@@ -129,16 +127,18 @@ class SAM(Optimizer):
         multi-megabyte array each step is slow: the allocator hands it back to the OS when
         it is freed, so every step pays page faults again -- see ``python -m minisam bench``.)"""
         arrays = self._workspaces.get(name)
-        if arrays is None or any(a.shape != p.shape or a.dtype != p.dtype
-                                 for a, p in zip(arrays, self.params, strict=True)):
+        if arrays is None or any(
+            a.shape != p.shape or a.dtype != p.dtype for a, p in zip(arrays, self.params, strict=True)
+        ):
             arrays = [get_array_module(p.data).empty_like(p.data) for p in self.params]
             self._workspaces[name] = arrays
         return arrays
 
     def _gradients(self):
         """The current gradients, a zero array for a parameter the loss did not reach."""
-        return [p.grad if p.grad is not None else get_array_module(p.data).zeros_like(p.data)
-                for p in self.params]
+        return [
+            p.grad if p.grad is not None else get_array_module(p.data).zeros_like(p.data) for p in self.params
+        ]
 
     def _pass(self, closure):
         """One forward+backward pass at the current parameters; returns the loss value."""
@@ -177,16 +177,17 @@ class SAM(Optimizer):
                         if displacement is None:
                             displacement = self._workspace("displacement")
                             points = self._workspace("ascent_point")
-                            for p, theta, e, m, point in zip(self.params, ascent.theta,
-                                                             displacement, moves, points,
-                                                             strict=True):
+                            for p, theta, e, m, point in zip(
+                                self.params, ascent.theta, displacement, moves, points, strict=True
+                            ):
                                 xp = get_array_module(m)
                                 xp.multiply(m, factor, out=e)  # ϑ₁ − θ = ρ·g₀/‖g₀‖ (k = 1)
                                 xp.add(theta, e, out=point)
                                 p.data = point  # the ascent point ϑ₁, in its own array
                         else:
-                            for p, theta, e, m in zip(self.params, ascent.theta, displacement,
-                                                      moves, strict=True):
+                            for p, theta, e, m in zip(
+                                self.params, ascent.theta, displacement, moves, strict=True
+                            ):
                                 e += factor * m
                                 get_array_module(e).add(theta, e, out=p.data)  # ϑᵢ₊₁ = θ + Σ steps
                     # the gradient at the new ascent point, on the same batch
@@ -227,8 +228,7 @@ class SAM(Optimizer):
         gk = self._gradients()
         gk_norm = global_norm(gk)
         displacement_norm = global_norm(ascent.displacement)
-        cos_psi = global_dot(ascent.displacement, gk) / (
-            (displacement_norm + EPS0) * (gk_norm + EPS0))
+        cos_psi = global_dot(ascent.displacement, gk) / ((displacement_norm + EPS0) * (gk_norm + EPS0))
         # back to θ exactly, then the base optimizer's step at θ with g_k as the gradient
         # (g_k is already in p.grad; weight decay and momentum are the base's business)
         self._restore(ascent)

@@ -70,8 +70,7 @@ class StepLR(LRScheduler):
     _HYPER = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) \
-                or step_size < 1:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         if not isinstance(gamma, numbers.Real) or not gamma > 0:
             raise ValueError(f"StepLR: gamma must be a positive number, got {gamma!r}")

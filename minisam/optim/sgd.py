@@ -30,8 +30,7 @@ def closure_loss(closure, who: str) -> Tensor:
     if not isinstance(loss, Tensor) or loss.size != 1:
         what = f"shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
         raise TypeError(
-            f"{who}: the closure must return the scalar loss Tensor (without calling "
-            f"backward), got {what}"
+            f"{who}: the closure must return the scalar loss Tensor (without calling backward), got {what}"
         )
     return loss
 
@@ -43,9 +42,7 @@ def restore_keys(state: dict, expected, who: str) -> None:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        raise KeyError(
-            f"{who}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-        )
+        raise KeyError(f"{who}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
 
 
 class Optimizer:
@@ -102,8 +99,7 @@ class SGD(Optimizer):
     Parameters whose gradient is None are left alone (their buffer too).
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False):
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params)
         self.lr = _check_number("SGD: lr", lr)
         self.momentum = _check_number("SGD: momentum", momentum)

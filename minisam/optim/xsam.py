@@ -58,21 +58,49 @@ class XSAM(SAM):
         probe_losses    [(α, L(θ + ρ_max·v(α))) for the grid] on search steps, else []
     """
 
-    def __init__(self, base, rho=0.05, rho_max=None, alpha=1.0, alpha_max=2.0,
-                 alpha_step=0.1, steps=1, search_every=100):
+    def __init__(
+        self,
+        base,
+        rho=0.05,
+        rho_max=None,
+        alpha=1.0,
+        alpha_max=2.0,
+        alpha_step=0.1,
+        steps=1,
+        search_every=100,
+    ):
         super().__init__(base, rho=rho, steps=steps)
-        self.__dict__.update(self._settings(rho=rho, rho_max=rho_max, alpha=alpha,
-                                            alpha_max=alpha_max, alpha_step=alpha_step,
-                                            steps=steps, search_every=search_every))
+        self.__dict__.update(
+            self._settings(
+                rho=rho,
+                rho_max=rho_max,
+                alpha=alpha,
+                alpha_max=alpha_max,
+                alpha_step=alpha_step,
+                steps=steps,
+                search_every=search_every,
+            )
+        )
 
-    def _settings(self, rho, steps, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1,
-                  search_every=100, **_sam_only) -> dict:
+    def _settings(
+        self,
+        rho,
+        steps,
+        rho_max=None,
+        alpha=1.0,
+        alpha_max=2.0,
+        alpha_step=0.1,
+        search_every=100,
+        **_sam_only,
+    ) -> dict:
         rho = self._number("rho", rho)
         alpha_step = self._number("alpha_step", alpha_step)
         if alpha_step == 0:
             raise ValueError("XSAM: alpha_step must be positive, got 0")
         return {
-            "rho": rho, "steps": self._count("steps", steps, 1), "adaptive": False,
+            "rho": rho,
+            "steps": self._count("steps", steps, 1),
+            "adaptive": False,
             "eta": 0.0,
             "rho_max": 2 * rho if rho_max is None else self._number("rho_max", rho_max),
             "alpha": self._number("alpha", alpha, -math.inf),
@@ -126,9 +154,9 @@ class XSAM(SAM):
                     for alpha in self.alpha_grid:
                         a, b = slerp(alpha)
                         ca, cb = self.rho_max * a * to_v0, self.rho_max * b * to_v1
-                        for p, theta, e, g, probe, tmp in zip(self.params, ascent.theta,
-                                                              displacement, gk, probes, scratch,
-                                                              strict=True):
+                        for p, theta, e, g, probe, tmp in zip(
+                            self.params, ascent.theta, displacement, gk, probes, scratch, strict=True
+                        ):
                             xp = get_array_module(theta)
                             xp.multiply(e, ca, out=probe)
                             probe += theta
@@ -144,8 +172,7 @@ class XSAM(SAM):
             self._restore(ascent)
         a, b = slerp(self.alpha)
         ca, cb = gk_norm * a * to_v0, gk_norm * b * to_v1
-        for p, e, g, tmp in zip(self.params, displacement, gk, self._workspace("scratch"),
-                                strict=True):
+        for p, e, g, tmp in zip(self.params, displacement, gk, self._workspace("scratch"), strict=True):
             g *= cb  # g is p.grad (or a fresh zero array): scaled in place, no copy
             if ca != 0:
                 g += get_array_module(e).multiply(e, ca, out=tmp)
@@ -153,8 +180,7 @@ class XSAM(SAM):
         self.base.step()
 
         self._record(ascent, gk_norm, displacement_norm, cos_psi)
-        self.diagnostics.update(alpha=self.alpha, psi=psi, searched=searched,
-                                probe_losses=probe_losses)
+        self.diagnostics.update(alpha=self.alpha, psi=psi, searched=searched, probe_losses=probe_losses)
         self.step_count += 1
         return ascent.loss
 
@@ -163,5 +189,7 @@ class XSAM(SAM):
     _STATE = ("step_count", "alpha")
 
     def _check_counters(self, state) -> dict:
-        return {"step_count": self._count("step_count", state["step_count"], 0),
-                "alpha": self._number("alpha", state["alpha"], -math.inf)}
+        return {
+            "step_count": self._count("step_count", state["step_count"], 0),
+            "alpha": self._number("alpha", state["alpha"], -math.inf),
+        }
