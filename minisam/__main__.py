@@ -392,9 +392,9 @@ def run_train(args) -> int:
         refuse_an_unusable_backend(config.backend)
         ms.backend.use(config.backend)
 
+    extending = state is not None and config.epochs != training.config_of(state).epochs
     with run_folder(run_dir), quiet_overflow():
         if state is not None:
-            extending = config.epochs != training.config_of(state).epochs
             print(
                 f"resuming {state['path']} after epoch {int(state['epoch'])} with its own settings"
                 + (f", extended to {config.epochs} epochs" if extending else ""),
@@ -403,16 +403,16 @@ def run_train(args) -> int:
         try:
             result = training.train(config, run_dir=run_dir, resume=None if state is None else state["path"])
         except training.Interrupted as stop:
-            raise KeyboardInterrupt(_interrupted_train(stop, config, given)) from None
+            raise KeyboardInterrupt(_interrupted_train(stop, config, extending)) from None
     print("final: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in result.final.items()))
     print(f"results in {run_dir}/")
     return 0
 
 
-def _interrupted_train(stop, config: RunConfig, given: dict) -> str:
+def _interrupted_train(stop, config: RunConfig, extending: bool) -> str:
     if stop.checkpoint is None:
         return f"interrupted during epoch {stop.epoch}, before the first checkpoint: nothing to resume"
-    extend = f" --epochs {config.epochs}" if "epochs" in given else ""
+    extend = f" --epochs {config.epochs}" if extending else ""
     return (
         f"interrupted during epoch {stop.epoch} (epochs 1-{stop.saved_epoch} are saved); resume with: "
         f"{PROG} train --resume {stop.checkpoint}{extend}"

@@ -430,12 +430,12 @@ def train(
             if cfg.optimizer == "xsam":
                 row["alpha"] = float(opt.alpha)
             history.append(row)
-            if progress:
-                _progress(epoch, cfg.epochs, row, started)
             if checkpoint is not None:
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 save_checkpoint(checkpoint, cfg, epoch, history, model, opt, scheduler, extensions)
                 last_saved = (epoch, checkpoint)
+            if progress:  # after the checkpoint: an epoch on the screen is an epoch saved
+                _progress(epoch, cfg.epochs, row, started)
     except KeyboardInterrupt:
         raise Interrupted(running, *last_saved) from None
 
