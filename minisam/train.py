@@ -473,5 +473,11 @@ def write_results(result: RunResult, run_dir) -> None:
         writer.writerows(result.history)
 
 
-# The comparison runner lives in minisam/compare.py; its names stay importable from here.
-from .compare import compare, format_table, write_comparison  # noqa: E402, F401
+def __getattr__(name):
+    """``compare``, ``format_table`` and ``write_comparison`` live in minisam/compare.py and
+    stay importable from here (looked up on first use: compare.py itself imports this module)."""
+    if name in ("compare", "format_table", "write_comparison"):
+        from . import compare as comparison
+
+        return getattr(comparison, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
