@@ -126,12 +126,18 @@ def _verdict(ratio: float, target: float) -> str:
 
 
 def print_networks(rounds: int, repeat: int) -> None:
+    torch = torch_or_none()
     print("== a training step, one thread for every contender")
+    print(
+        "   PyTorch:", f"{torch.__version__}, set to 1 thread" if torch else "not installed (its columns: -)"
+    )
     print(
         f"{'network':<40}{'minisam':>12}{'NumPy by hand':>16}{'PyTorch CPU':>14}"
         f"{'vs NumPy':>10}{'vs PyTorch':>12}"
     )
-    for title, medians, agreement in network_rows(rounds, repeat):
+    with one_torch_thread():
+        rows = network_rows(rounds, repeat)
+    for title, medians, agreement in rows:
         ours = medians["minisam"]
         numpy_t, torch_t = medians.get("NumPy by hand"), medians.get("PyTorch CPU")
         print(
@@ -193,6 +199,7 @@ def print_allocator(rounds: int) -> None:
 
 @contextmanager
 def one_torch_thread():
+    """PyTorch limited to one thread within the block, like NumPy's BLAS."""
     torch = torch_or_none()
     if torch is None:
         yield
@@ -245,7 +252,6 @@ def run(args) -> int:
     from minisam import threads
 
     default_threads = library_default_blas_threads()  # before anything limits it
-    torch = torch_or_none()
     print(
         f"minisam bench: NumPy {np.__version__} on {platform.machine()}, backend {ms.backend.name}, "
         f"float32; medians of {rounds} interleaved rounds in random order"
@@ -254,12 +260,8 @@ def run(args) -> int:
         f"{threads.describe()}; the library's default is {default_threads}; "
         "every row but the threads row uses 1"
     )
-    print(
-        "PyTorch:",
-        f"{torch.__version__}, set to 1 thread" if torch else "not installed (its columns are skipped)",
-    )
     print(machine_note())
-    with threads.blas_threads(1), one_torch_thread():
+    with threads.blas_threads(1):
         for section in SECTIONS:
             if section not in sections:
                 continue
