@@ -120,6 +120,7 @@ def _add_run_arguments(parser, command: str) -> None:
         f"MLP hidden sizes (default {' '.join(map(str, d.hidden))})",
         type=POSITIVE_INT,
         nargs="+",
+        metavar="SIZE",
     )
     add(
         g,
@@ -172,7 +173,13 @@ def _add_run_arguments(parser, command: str) -> None:
     g.add_argument(
         "--sharpness", action="store_true", default=unset, help="measure λ_max and the ρ-sharpness at the end"
     )
-    g.add_argument("--out", type=Path, default=None, help=f"run folder (default runs/{command}-<date-time>)")
+    g.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help=f"run folder (default runs/{command}-<date-time>)",
+    )
 
 
 def build_parser():
@@ -191,10 +198,12 @@ def build_parser():
         "demo",
         help="the tour: SGD/SAM/XSAM on a sharp/flat landscape and on MNIST-1D",
         description="SGD, SAM and XSAM on a 2-D landscape with a sharp and a flat minimum, then "
-        "on MNIST-1D with 20%% label noise over five seeds; prints a table and writes figures. "
+        "on MNIST-1D with 20% label noise over five seeds; prints a table and writes figures. "
         "Bundled data, NumPy, one BLAS thread.",
     )
-    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/demo-<date-time>)")
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="FOLDER", help="run folder (default runs/demo-<date-time>)"
+    )
     p.add_argument("--quick", action="store_true", help="2 epochs and 2 seeds (a smoke test, not a result)")
 
     p = commands["train"] = sub.add_parser(
@@ -230,10 +239,16 @@ def build_parser():
         choices=OPTIMIZERS,
         nargs="+",
         default=["sgd", "sam", "xsam"],
-        help="each at most once, any letter case (default sgd sam xsam)",
+        metavar="NAME",
+        help=f"from {', '.join(OPTIMIZERS)}, each at most once, any letter case (default sgd sam xsam)",
     )
     p.add_argument(
-        "--seeds", type=COUNT, nargs="+", default=[0, 1, 2], help="each at most once (default 0 1 2)"
+        "--seeds",
+        type=COUNT,
+        nargs="+",
+        default=[0, 1, 2],
+        metavar="SEED",
+        help="each at most once (default 0 1 2)",
     )
 
     from . import bench

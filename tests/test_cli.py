@@ -293,3 +293,31 @@ def test_the_commands_run_with_one_blas_thread_unless_the_user_chose(tmp_path):
         "-c", code, env_update={**clean, "OPENBLAS_NUM_THREADS": "2"}, cwd=tmp_path
     ).communicate()[0]
     assert "threads 2" in theirs
+
+
+def test_a_subcommand_module_with_add_arguments_and_run_plugs_in(in_tmp, capsys, monkeypatch):
+    import importlib.machinery
+    import types
+
+    module = types.ModuleType("minisam.reproduce", "Re-run the experiments.\n\nMore text.")
+    module.__spec__ = importlib.machinery.ModuleSpec("minisam.reproduce", None)
+    module.add_arguments = lambda parser: parser.add_argument("--claim", type=cli.POSITIVE_INT, required=True)
+    module.run = lambda args: print(f"claim {args.claim}") or 0
+    monkeypatch.setitem(sys.modules, "minisam.reproduce", module)
+    assert run(["reproduce", "--claim", "3"]) == 0
+    assert capsys.readouterr().out == "claim 3\n"
+    assert_refused(capsys, ["reproduce", "--claim", "0"], "--claim: must be an integer >= 1")
+
+
+@pytest.mark.slow
+def test_quick_demo_prints_the_run_folder_first_and_leaves_figures_and_results(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "minisam", "demo", "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"run folder: {tmp_path}/")
+    assert "mean ± std over 2 seeds" in done.stdout
+    for name in ("landscape_paths.png", "learning_curves.png", "results.json", "table.txt"):
+        assert (tmp_path / name).exists(), name

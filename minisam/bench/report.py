@@ -229,7 +229,8 @@ def add_arguments(parser) -> None:
         choices=SECTIONS,
         nargs="+",
         default=None,
-        help="run only these sections (e.g. --only optimizers: the speed targets, about half a minute)",
+        metavar="SECTION",
+        help=f"run only these sections, from {', '.join(SECTIONS)} (--only optimizers: the speed targets)",
     )
     parser.add_argument(
         "--skip-allocator", action="store_true", help="skip the child processes of the allocator section"
