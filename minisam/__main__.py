@@ -265,7 +265,8 @@ def build_parser():
     for name, help in (("reproduce", "re-run the pre-registered experiments behind the lessons' claims"),):
         if importlib.util.find_spec(f"{__package__}.{name}") is not None:
             module = importlib.import_module(f"{__package__}.{name}")
-            p = commands[name] = sub.add_parser(name, help=help, description=module.__doc__.split("\n\n")[0])
+            about = (module.__doc__ or help).split("\n\n")[0]
+            p = commands[name] = sub.add_parser(name, help=help, description=about)
             module.add_arguments(p)
     return parser, commands
 
@@ -314,7 +315,8 @@ def refuse_options_that_do_not_apply(given: dict, optimizers, model: str) -> Non
 def refuse_a_folder_with_an_earlier_run(run_dir: Path, resumable: bool) -> None:
     for name in (CHECKPOINT, "results.json"):
         if (run_dir / name).exists():
-            hint = f"resume it with --resume {run_dir / CHECKPOINT}, or " if resumable else ""
+            can_resume = resumable and (run_dir / CHECKPOINT).exists()
+            hint = f"resume it with --resume {run_dir / CHECKPOINT}, or " if can_resume else ""
             raise Refused(f"--out {run_dir} already holds a run ({name}): {hint}choose another --out")
 
 
