@@ -235,7 +235,7 @@ def read_checkpoint(path) -> dict:
     if path.is_dir():
         if not (path / CHECKPOINT).is_file():
             raise FileNotFoundError(
-                f"{path} is a folder without a {CHECKPOINT}: pass the checkpoint file itself"
+                f"{path} is a folder without a {CHECKPOINT}: pass the run folder that holds one, or the file"
             )
         path = path / CHECKPOINT
     state = ms.load(path)
@@ -305,11 +305,11 @@ def restore(state: dict, cfg: RunConfig, model, opt, scheduler) -> tuple[list, i
     opt.load_state_dict(state["optimizer"])
     extensions = json.loads(state.get("extensions", "[]"))
     if scheduler is not None:
-        schedule_state = state["scheduler"]
+        new_shape = scheduler.state_dict()  # as built for cfg.epochs (T_max, step_size)
+        scheduler.load_state_dict(state["scheduler"])
         if cfg.epochs != saved.epochs:  # the new schedule's shape, at the step the run has reached
-            schedule_state = {**scheduler.state_dict(), "last_epoch": schedule_state["last_epoch"]}
-        scheduler.load_state_dict(schedule_state)
-        opt.lr = scheduler.get_lr()
+            scheduler.load_state_dict({**new_shape, "last_epoch": scheduler.last_epoch})
+            opt.lr = scheduler.get_lr()
     if cfg.epochs != saved.epochs:
         extensions.append({"at_epoch": epoch, "from_epochs": saved.epochs, "to_epochs": cfg.epochs})
     ms.set_rng_state(state["rng"])
