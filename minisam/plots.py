@@ -350,7 +350,7 @@ def sharpness_bars(rows, rho: float, path) -> Path:
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for ax, key, title, ylabel in (
         (axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$", "λ_max (mean ± std over seeds)"),
         (
