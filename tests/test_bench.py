@@ -102,9 +102,9 @@ def test_the_optimizer_section_prints_each_ratio_with_its_target_and_verdict(mon
     assert report.run(_args(only=["optimizers"])) == 0
     out = capsys.readouterr().out
     assert seen == {"names": list(fake), "repeat": 100}
-    assert "SAM step / SGD step                          2.00x  (target <= 2.15: met)" in out
-    assert "XSAM step, never searching / SAM step        1.05x  (target <= 1.03: NOT met)" in out
-    assert "XSAM step, 1 search per 100 steps / SAM step 1.10x" in out
+    assert "SAM step / SGD step                          2.000x  (target <= 2.15: met)" in out
+    assert "XSAM step, never searching / SAM step        1.050x  (target <= 1.03: NOT met)" in out
+    assert "XSAM step, 1 search per 100 steps / SAM step 1.100x" in out
     assert "== a training step" not in out and "malloc" not in out
 
 

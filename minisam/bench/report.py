@@ -164,7 +164,7 @@ def print_threads(rounds: int, repeat: int, default_threads: int) -> None:
         f"   library default ({default_threads} threads)              {millis(default)}"
         f"   ({default / one:.2f}x the one-thread time)"
     )
-    print("   on a busy machine the default's threads wait for each other: run this under load to see it")
+    print("   (on a busy machine the default's threads wait for each other: compare at rest and under load)")
 
 
 def print_optimizers(rounds: int) -> None:
@@ -175,11 +175,11 @@ def print_optimizers(rounds: int) -> None:
     hundred = costs["XSAM 1 search / 100 steps"] / costs["SAM"]
     print("   per step: " + ", ".join(f"{name} {millis(t).strip()}" for name, t in costs.items()))
     print(
-        f"   SAM step / SGD step                          {sam_sgd:.2f}x  ({_verdict(sam_sgd, SAM_OVER_SGD)})"
+        f"   SAM step / SGD step                          {sam_sgd:.3f}x  ({_verdict(sam_sgd, SAM_OVER_SGD)})"
     )
-    print(f"   XSAM step, never searching / SAM step        {never:.2f}x  ({_verdict(never, XSAM_OVER_SAM)})")
+    print(f"   XSAM step, never searching / SAM step        {never:.3f}x  ({_verdict(never, XSAM_OVER_SAM)})")
     print(
-        f"   XSAM step, 1 search per 100 steps / SAM step {hundred:.2f}x  "
+        f"   XSAM step, 1 search per 100 steps / SAM step {hundred:.3f}x  "
         "(shown: a search adds 21 forward passes per 100 steps)"
     )
 
