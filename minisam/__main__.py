@@ -199,7 +199,7 @@ def build_parser():
         help="the tour: SGD/SAM/XSAM on a sharp/flat landscape and on MNIST-1D",
         description="SGD, SAM and XSAM on a 2-D landscape with a sharp and a flat minimum, then "
         "on MNIST-1D with 20% label noise over five seeds; prints a table and writes figures. "
-        "Bundled data, NumPy, one BLAS thread.",
+        "Bundled data, NumPy, one BLAS thread. --quick took under 3 minutes on a 2-core machine at load 8.",
     )
     p.add_argument(
         "--out", type=Path, default=None, metavar="FOLDER", help="run folder (default runs/demo-<date-time>)"
@@ -213,7 +213,9 @@ def build_parser():
         f"{CHECKPOINT}. --resume continues a run bit for bit; given with a different --epochs it "
         "extends the run, and the learning-rate schedule is then redefined over the new total "
         "(with --schedule none the result equals a run started with that many epochs; with "
-        "cosine or step it does not, and results.json records the extension).",
+        "cosine or step it does not, and results.json records the extension). With the defaults "
+        "(MNIST-1D, MLP 256-256, 20 epochs, SGD) a run took 9-10 s on a 2-core machine at load 7 "
+        "with one BLAS thread, and 106-111 s with OpenBLAS's default of two threads at load 8-10.",
     )
     _add_run_arguments(p, "train")
     p.add_argument(
