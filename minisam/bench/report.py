@@ -168,7 +168,7 @@ def print_threads(rounds: int, repeat: int, default_threads: int) -> None:
 
 
 def print_optimizers(rounds: int) -> None:
-    print("== optimizers: minisam MLP 784-256-256-10, batch 128, blocks of 100 steps")
+    print(f"== optimizers: minisam MLP 784-256-256-10, batch 128, {rounds} rounds of 100-step blocks")
     costs = optimizer_rows(rounds)
     sam_sgd = costs["SAM"] / costs["SGD"]
     never = costs["XSAM never searching"] / costs["SAM"]
@@ -188,6 +188,7 @@ def print_allocator(rounds: int) -> None:
     rows = allocator.allocator_rows(rounds)
     (step_default, peak_default), (step_kept, peak_kept) = rows["default"], rows["kept"]
     print("== malloc (child processes, one thread): CNN step, and peak memory of a 2-epoch `train` run")
+    print(f"   (each child: medians of {rounds} rounds; the step is the median over 3 children per setting)")
     print(f"   default glibc malloc            {millis(step_default)}   peak {peak_default:6.0f} MiB")
     print(f"   {' '.join(f'{k}={v}' for k, v in allocator.KEEP_MEMORY.items())}")
     print(
@@ -256,7 +257,7 @@ def run(args) -> int:
     default_threads = library_default_blas_threads()  # before anything limits it
     print(
         f"minisam bench: NumPy {np.__version__} on {platform.machine()}, backend {ms.backend.name}, "
-        f"float32; medians of {rounds} interleaved rounds in random order"
+        f"float32; medians of interleaved rounds in random order ({rounds} per row unless a section says)"
     )
     print(
         f"{threads.describe()}; the library's default is {default_threads}; "
