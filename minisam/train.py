@@ -64,27 +64,44 @@ class RunConfig:
     sharpness: bool = False  # measure λ_max and the worst-case ρ-loss at the end
 
     def validate(self) -> RunConfig:
-        def one_of(name, allowed):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-        one_of("optimizer", OPTIMIZERS)
-        one_of("model", MODELS)
-        one_of("dataset", DATASETS)
-        one_of("schedule", SCHEDULES)
-        for name in ("lr", "rho", "epochs", "batch_size", "ascent_steps"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
-        for name in ("momentum", "weight_decay", "eta"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative; got {getattr(self, name)!r}")
-        if not 0 <= self.label_noise < 1:
-            raise ValueError(f"label_noise must be in [0, 1); got {self.label_noise!r}")
-        if self.model == "cnn2d" and self.dataset != "digits":
-            raise ValueError("model cnn2d needs image data: use dataset digits")
-        if self.model == "cnn1d" and self.dataset != "mnist1d":
-            raise ValueError("model cnn1d needs 1-D signals: use dataset mnist1d")
+        """Check every setting (through minisam/checks.py); names may come in any letter
+        case and are stored in lower case. Raises ``ArgumentError`` naming the setting and
+        changes nothing when one is wrong."""
+        who = "RunConfig"
+        names = {
+            name: checks.choice(who, name, getattr(self, name), allowed)
+            for name, allowed in (
+                ("optimizer", OPTIMIZERS),
+                ("model", MODELS),
+                ("dataset", DATASETS),
+                ("schedule", SCHEDULES),
+                ("backend", ("numpy", "cupy")),
+            )
+        }
+        for name in ("lr", "rho"):
+            checks.number(who, name, getattr(self, name), 0, above=True)
+        for name in ("momentum", "weight_decay", "eta", "alpha"):
+            checks.number(who, name, getattr(self, name), 0)
+        if self.rho_max is not None:
+            checks.number(who, "rho_max", self.rho_max, 0, above=True)
+        for name in ("epochs", "batch_size", "ascent_steps"):
+            checks.count(who, name, getattr(self, name), minimum=1)
+        if self.search_every is not None:
+            checks.count(who, "search_every", self.search_every)
+        checks.count(who, "seed", self.seed)
+        checks.probability(who, "label_noise", self.label_noise)
+        checks.flag(who, "sharpness", self.sharpness)
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__len__") or not self.hidden:
+            raise checks.ArgumentError(
+                f"{who}: hidden must be a non-empty list of layer sizes, got {self.hidden!r}"
+            )
+        for size in self.hidden:
+            checks.count(who, "each hidden size", size, minimum=1)
+        if names["model"] == "cnn2d" and names["dataset"] != "digits":
+            raise checks.ArgumentError(f"{who}: model cnn2d needs image data: use dataset digits")
+        if names["model"] == "cnn1d" and names["dataset"] != "mnist1d":
+            raise checks.ArgumentError(f"{who}: model cnn1d needs 1-D signals: use dataset mnist1d")
+        self.__dict__.update(names)
         return self
 
 

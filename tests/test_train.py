@@ -138,15 +138,36 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step_and_what_to_try():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("optimizer", "adam", "optimizer must be one of sgd, sam, asam, xsam"),
-        ("rho", -0.1, "rho must be positive"),
-        ("dataset", "cifar10", "dataset must be one of mnist1d, digits"),
-        ("label_noise", 1.5, "label_noise must be in"),
+        ("optimizer", "adam", "optimizer must be one of 'sgd', 'sam', 'asam', 'xsam', got 'adam'"),
+        ("rho", -0.1, "rho must be a finite number > 0, got -0.1"),
+        ("lr", True, "lr must be a finite number > 0, got True"),
+        ("lr", "0.1", "lr must be a finite number > 0, got '0.1'"),
+        ("epochs", 2.0, "epochs must be an integer >= 1, got 2.0"),
+        ("search_every", -1, "search_every must be an integer >= 0"),
+        ("dataset", "cifar10", "dataset must be one of 'mnist1d', 'digits'"),
+        ("label_noise", 1.0, r"label_noise must be a number in \[0, 1\)"),
+        ("hidden", (), "hidden must be a non-empty list"),
+        ("hidden", (16, 0), "each hidden size must be an integer >= 1, got 0"),
+        ("sharpness", 1, "sharpness must be True or False"),
+        ("model", "cnn2d", "model cnn2d needs image data"),
     ],
 )
-def test_bad_settings_are_refused_with_the_allowed_values(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        RunConfig(**{field: value}).validate()
+def test_bad_settings_are_refused_naming_the_setting_and_what_was_expected(field, value, message):
+    config = RunConfig(**{field: value})
+    before = dict(config.__dict__)
+    with pytest.raises(ValueError, match=f"RunConfig: {message}"):
+        config.validate()
+    assert config.__dict__ == before
+
+
+def test_names_in_a_config_may_come_in_any_letter_case():
+    config = RunConfig(optimizer="XSAM", dataset="Digits", model="MLP", schedule="None").validate()
+    assert (config.optimizer, config.dataset, config.model, config.schedule) == (
+        "xsam",
+        "digits",
+        "mlp",
+        "none",
+    )
 
 
 def test_sharpness_measurements_are_finite_and_positive():
