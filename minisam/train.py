@@ -454,6 +454,8 @@ def train(
             if progress:  # after the checkpoint: an epoch on the screen is an epoch saved
                 _progress(epoch, cfg.epochs, row, started)
     except KeyboardInterrupt:
+        if checkpoint is not None:  # a save cut short leaves its partial file beside the last checkpoint
+            Path(f"{checkpoint}.partial").unlink(missing_ok=True)
         raise Interrupted(running, *last_saved) from None
 
     if not history:

@@ -77,6 +77,17 @@ def test_extending_a_cosine_run_redefines_the_schedule_over_the_new_total(tmp_pa
     assert state["optimizer"]["lr"] == pytest.approx(0.05 * (1 + math.cos(3 * math.pi / 4)) / 2, rel=1e-12)
 
 
+def test_extending_a_step_schedule_recomputes_its_step_size_for_the_new_total(tmp_path):
+    train(RunConfig(**{**SMALL, "epochs": 3, "schedule": "step"}), run_dir=tmp_path, progress=False)
+    steps = int(ms.load(tmp_path / "checkpoint.npz")["scheduler"]["last_epoch"]) // 3
+    extended = RunConfig(**{**SMALL, "epochs": 6, "schedule": "step"})
+    train(extended, run_dir=tmp_path, resume=tmp_path, progress=False, stop_after=4)
+    state = ms.load(tmp_path / "checkpoint.npz")
+    assert state["scheduler"]["step_size"] == 6 * steps // 3
+    # after 4 of 6 epochs the new schedule has divided the lr by 10 twice: ⌊4/2⌋ = 2
+    assert state["optimizer"]["lr"] == pytest.approx(0.05 * 0.1**2, rel=1e-12)
+
+
 def test_a_run_cannot_be_resumed_with_fewer_epochs_than_it_has_done(tmp_path):
     train(RunConfig(**SMALL), run_dir=tmp_path, progress=False, stop_after=3)
     with pytest.raises(ValueError, match="already done 3 epochs"):
