@@ -214,8 +214,9 @@ def build_parser():
         "extends the run, and the learning-rate schedule is then redefined over the new total "
         "(with --schedule none the result equals a run started with that many epochs; with "
         "cosine or step it does not, and results.json records the extension). With the defaults "
-        "(MNIST-1D, MLP 256-256, 20 epochs, SGD) a run took 9-10 s on a 2-core machine at load 7 "
-        "with one BLAS thread, and 106-111 s with OpenBLAS's default of two threads at load 8-10.",
+        "(MNIST-1D, MLP 256-256, 20 epochs, SGD) a run needs about 2.2 s of CPU time with one BLAS "
+        "thread; on a 2-core machine at load 7 it took 6.5-10 s, and 106-111 s at load 8-10 with "
+        "OpenBLAS's default of two threads.",
     )
     _add_run_arguments(p, "train")
     p.add_argument(
