@@ -310,3 +310,63 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
     ax.set_aspect("equal")
     ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
     return ax
+
+
+# ---------------------------------------------------------------------------------------
+# The comparison runner's figures (``python -m minisam compare``, ``minisam.compare``)
+# ---------------------------------------------------------------------------------------
+
+
+def comparison_curves(histories, what: str, path) -> Path:
+    """Test accuracy and training loss per epoch, mean ± std over seeds, side by side.
+
+    histories: {optimizer name: [one run's history (list of per-epoch dicts) per seed]}.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    learning_curves(
+        {name: [[row["test_acc"] for row in h] for h in runs] for name, runs in histories.items()},
+        ax=axes[0],
+        title=f"Test accuracy on {what}",
+        ylabel="test accuracy",
+    )
+    learning_curves(
+        {name: [[row["train_loss"] for row in h] for h in runs] for name, runs in histories.items()},
+        ax=axes[1],
+        title="Training loss (mean over the epoch's mini-batches)",
+        ylabel="cross-entropy",
+    )
+    saved = save(fig, path, dpi=100)
+    plt.close(fig)
+    return saved
+
+
+def sharpness_bars(rows, rho: float, path) -> Path:
+    """The top Hessian eigenvalue and the ρ-sharpness at the end of training, one bar per
+    optimizer (mean over seeds) with the std over seeds as error bar.
+
+    rows: {optimizer name: {"lambda_max": (mean, std), "rho_sharpness": (mean, std)}}.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    for ax, key, title, ylabel in (
+        (axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$", "λ_max (mean ± std over seeds)"),
+        (
+            axes[1],
+            "rho_sharpness",
+            rf"$\rho$-sharpness: worst loss rise in the $\rho$={rho} ball",
+            "ρ-sharpness (mean ± std over seeds)",
+        ),
+    ):
+        bar_chart(
+            {name: row[key][0] for name, row in rows.items()},
+            ax=ax,
+            title=title,
+            ylabel=ylabel,
+            errors={name: row[key][1] for name, row in rows.items()},
+        )
+    saved = save(fig, path, dpi=100)
+    plt.close(fig)
+    return saved

@@ -1,12 +1,17 @@
-"""Training runs: one optimizer (``train``), several optimizers over seeds (``compare``).
+"""A training run: the configuration, the pieces it builds, the loop, its checkpoints.
 
 One loop serves SGD, SAM, ASAM and XSAM alike, because every optimizer takes the same
 step: ``loss = opt.step(closure)``, with a closure that runs the forward pass and
 returns the loss without calling backward.
 
-    from minisam.train import RunConfig, train, compare
+    from minisam.train import RunConfig, train
     result = train(RunConfig(optimizer="xsam", epochs=10))
     print(result.history[-1]["test_acc"])
+
+With a run folder, a checkpoint is written after every epoch, and ``resume`` continues
+from it bit for bit (or extends the run: see ``restore``). Several optimizers over
+several seeds is ``minisam/compare.py`` (``compare``, ``format_table`` and
+``write_comparison`` are importable from here too).
 """
 
 from __future__ import annotations
@@ -14,17 +19,18 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 import minisam as ms
 import minisam.functional as F
+from minisam import checks, models, optim
 from minisam import data as datasets
-from minisam import models, optim
 
 OPTIMIZERS = ("sgd", "sam", "asam", "xsam")
 MODELS = ("mlp", "cnn1d", "cnn2d")
@@ -58,27 +64,44 @@ class RunConfig:
     sharpness: bool = False  # measure λ_max and the worst-case ρ-loss at the end
 
     def validate(self) -> RunConfig:
-        def one_of(name, allowed):
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-        one_of("optimizer", OPTIMIZERS)
-        one_of("model", MODELS)
-        one_of("dataset", DATASETS)
-        one_of("schedule", SCHEDULES)
-        for name in ("lr", "rho", "epochs", "batch_size", "ascent_steps"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive; got {getattr(self, name)!r}")
-        for name in ("momentum", "weight_decay", "eta"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative; got {getattr(self, name)!r}")
-        if not 0 <= self.label_noise < 1:
-            raise ValueError(f"label_noise must be in [0, 1); got {self.label_noise!r}")
-        if self.model == "cnn2d" and self.dataset != "digits":
-            raise ValueError("model cnn2d needs image data: use dataset digits")
-        if self.model == "cnn1d" and self.dataset != "mnist1d":
-            raise ValueError("model cnn1d needs 1-D signals: use dataset mnist1d")
+        """Check every setting (through minisam/checks.py); names may come in any letter
+        case and are stored in lower case. Raises ``ArgumentError`` naming the setting and
+        changes nothing when one is wrong."""
+        who = "RunConfig"
+        names = {
+            name: checks.choice(who, name, getattr(self, name), allowed)
+            for name, allowed in (
+                ("optimizer", OPTIMIZERS),
+                ("model", MODELS),
+                ("dataset", DATASETS),
+                ("schedule", SCHEDULES),
+                ("backend", ("numpy", "cupy")),
+            )
+        }
+        for name in ("lr", "rho"):
+            checks.number(who, name, getattr(self, name), 0, above=True)
+        for name in ("momentum", "weight_decay", "eta", "alpha"):
+            checks.number(who, name, getattr(self, name), 0)
+        if self.rho_max is not None:
+            checks.number(who, "rho_max", self.rho_max, 0, above=True)
+        for name in ("epochs", "batch_size", "ascent_steps"):
+            checks.count(who, name, getattr(self, name), minimum=1)
+        if self.search_every is not None:
+            checks.count(who, "search_every", self.search_every)
+        checks.count(who, "seed", self.seed)
+        checks.probability(who, "label_noise", self.label_noise)
+        checks.flag(who, "sharpness", self.sharpness)
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__len__") or not self.hidden:
+            raise checks.ArgumentError(
+                f"{who}: hidden must be a non-empty list of layer sizes, got {self.hidden!r}"
+            )
+        for size in self.hidden:
+            checks.count(who, "each hidden size", size, minimum=1)
+        if names["model"] == "cnn2d" and names["dataset"] != "digits":
+            raise checks.ArgumentError(f"{who}: model cnn2d needs image data: use dataset digits")
+        if names["model"] == "cnn1d" and names["dataset"] != "mnist1d":
+            raise checks.ArgumentError(f"{who}: model cnn1d needs 1-D signals: use dataset mnist1d")
+        self.__dict__.update(names)
         return self
 
 
@@ -88,6 +111,7 @@ class RunResult:
     history: list = field(default_factory=list)  # one dict per epoch
     final: dict = field(default_factory=dict)
     model: object = None
+    extensions: list = field(default_factory=list)  # resumed with more epochs: when and how
 
 
 class NonFiniteLoss(RuntimeError):
@@ -192,12 +216,156 @@ def measure_sharpness(model, x, y, rho: float, subset: int = 512) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# Checkpoints: one file per run folder, rewritten at the end of every epoch
+# ---------------------------------------------------------------------------------------
+
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_KEYS = ("config", "epoch", "history", "model", "optimizer", "rng")
+# What a resumed run may change: its length (to extend it) and a measurement made at the end.
+RESUMABLE_CHANGES = ("epochs", "sharpness")
+
+
+def save_checkpoint(path, cfg: RunConfig, epoch: int, history, model, opt, scheduler, extensions) -> None:
+    """Everything a resumed run needs to continue bit for bit: weights, optimizer state
+    (momentum buffers, XSAM's α and step counter), schedule position, the random-number
+    generator, the history so far and the configuration. ``ms.save`` writes beside the
+    file and renames, so an interruption while saving keeps the previous checkpoint."""
+    state = {
+        "config": json.dumps(asdict(cfg)),
+        "epoch": epoch,
+        "history": json.dumps(history),
+        "extensions": json.dumps(extensions),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "rng": ms.get_rng_state(),
+    }
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    ms.save(state, path)
+
+
+def read_checkpoint(path) -> dict:
+    """A training checkpoint's contents, checked: ``path`` is the file, or a run folder
+    holding ``checkpoint.npz``; a file that ``ms.load`` reads but that lacks a training
+    run's entries is refused by name."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT).is_file():
+            raise FileNotFoundError(
+                f"{path} is a folder without a {CHECKPOINT}: pass the run folder that holds one, or the file"
+            )
+        path = path / CHECKPOINT
+    state = ms.load(path)
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(
+            f"{path} is not a training checkpoint of `minisam train` (it lacks {', '.join(missing)}); "
+            f"pass the {CHECKPOINT} of a run folder"
+        )
+    state["path"] = path
+    return state
+
+
+def config_of(checkpoint) -> RunConfig:
+    """The configuration a checkpoint (file, run folder or the dict ``read_checkpoint``
+    returns) was made with, to resume it as it was."""
+    state = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
+    saved = json.loads(state["config"])
+    saved["hidden"] = tuple(saved["hidden"])
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(saved) - known)
+    if unknown:
+        raise ValueError(
+            f"{state.get('path', 'the checkpoint')} was made by a minisam with settings this one does not "
+            f"know ({', '.join(unknown)}); resume it with the version that made it"
+        )
+    return RunConfig(**saved)
+
+
+def resume_differences(saved: RunConfig, cfg: RunConfig) -> list[str]:
+    """The settings in which ``cfg`` differs from the checkpoint's, other than those a
+    resumed run may change (``RESUMABLE_CHANGES``)."""
+    ours, theirs = json.loads(json.dumps(asdict(cfg))), json.loads(json.dumps(asdict(saved)))
+    return [
+        f"{key}: {theirs.get(key)!r} there, {getattr(cfg, key)!r} here"
+        for key in ours
+        if key not in RESUMABLE_CHANGES and ours[key] != theirs.get(key)
+    ]
+
+
+def restore(state: dict, cfg: RunConfig, model, opt, scheduler) -> tuple[list, int, list]:
+    """Load a checkpoint into freshly built pieces; returns (history, epoch, extensions).
+
+    A run resumed with the same ``epochs`` continues exactly: the result is bit-identical
+    to a run that never stopped. A run resumed with a different ``epochs`` is *extended*
+    (or shortened, down to the epochs it has done): the learning-rate schedule is then
+    redefined over the new total, so the next step uses the rate the new schedule gives at
+    that step. With ``schedule="none"`` an extended run is bit-identical to one started with
+    the larger ``epochs``; with ``cosine`` or ``step`` it is not, because its earlier epochs
+    ran on the shorter schedule (a cosine schedule that had decayed to 0 rises again, to
+    lr·(1 + cos(π·done/new))/2). Each extension is recorded in ``extensions``.
+    """
+    saved = config_of(state)
+    where = state["path"]
+    differ = resume_differences(saved, cfg)
+    if differ:
+        raise ValueError(
+            f"cannot resume from {where}: it was made with a different configuration ({'; '.join(differ)}); "
+            f"only {' and '.join(RESUMABLE_CHANGES)} may change"
+        )
+    epoch = int(state["epoch"])
+    if cfg.epochs < epoch:
+        raise ValueError(
+            f"cannot resume from {where} with epochs {cfg.epochs}: it has already done {epoch} epochs"
+        )
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    extensions = json.loads(state.get("extensions", "[]"))
+    if scheduler is not None:
+        new_shape = scheduler.state_dict()  # as built for cfg.epochs (T_max, step_size)
+        scheduler.load_state_dict(state["scheduler"])
+        if cfg.epochs != saved.epochs:  # the new schedule's shape, at the step the run has reached
+            scheduler.load_state_dict({**new_shape, "last_epoch": scheduler.last_epoch})
+            opt.lr = scheduler.get_lr()
+    if cfg.epochs != saved.epochs:
+        extensions.append({"at_epoch": epoch, "from_epochs": saved.epochs, "to_epochs": cfg.epochs})
+    ms.set_rng_state(state["rng"])
+    return json.loads(state["history"]), epoch, extensions
+
+
+def check_output_folder(path, who: str = "run folder") -> Path:
+    """Refuse, before any work, a folder that cannot be made or written: an existing
+    file, a path through a file, a read-only place. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{who} {path} is an existing file, not a folder: choose another path")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{who} {path} cannot be made: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{who} {path} cannot be written: no write permission in {existing}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------------------
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: which epoch was running, and the last checkpoint (the
+    epoch it holds and its path; ``(0, None)`` when nothing was saved)."""
+
+    def __init__(self, epoch: int, saved_epoch: int, checkpoint):
+        super().__init__(f"interrupted during epoch {epoch}")
+        self.epoch, self.saved_epoch, self.checkpoint = epoch, saved_epoch, checkpoint
+
+
 def _progress(epoch, epochs, row, started):
-    """A one-line progress bar on a terminal; one line per run when the output is a file."""
+    """One line per epoch: a bar redrawn in place on a terminal, plain lines otherwise
+    (a log file or a pipe still shows that the run is alive)."""
     line = (
         f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
         f"  ({time.perf_counter() - started:.0f}s)"
@@ -205,8 +373,26 @@ def _progress(epoch, epochs, row, started):
     if sys.stdout.isatty():
         bar = "#" * int(20 * epoch / epochs)
         print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
-    elif epoch == epochs:
+    else:
         print(f"  {line}", flush=True)
+
+
+def train_one_epoch(model, loader, opt, scheduler, cfg: RunConfig, epoch: int) -> list[float]:
+    """One pass over the training data; the loss at θ of every step (as the optimizer
+    returns it). The schedule moves once per step."""
+    model.train()
+    losses = []
+    for step, (inputs, targets) in enumerate(loader):
+        loss = opt.step(lambda: F.cross_entropy(model(inputs), targets)).item()
+        if not math.isfinite(loss):
+            raise NonFiniteLoss(
+                f"the training loss became {loss} at epoch {epoch}, step {step} "
+                f"(lr {cfg.lr}, rho {cfg.rho}); try a smaller --lr or --rho"
+            )
+        losses.append(loss)
+        if scheduler is not None:
+            scheduler.step()
+    return losses
 
 
 def train(
@@ -214,83 +400,66 @@ def train(
 ) -> RunResult:
     """Train one model; with ``run_dir``, write results there and a checkpoint every epoch.
 
-    ``resume`` (a checkpoint path) continues a run exactly where it stopped: model,
+    ``resume`` (a checkpoint file or run folder) continues a run where it stopped: model,
     optimizer, scheduler, random-number state and history all come back, so the result
     is bit-identical to a run that never stopped. The checkpoint must come from a run
-    with the same configuration. ``stop_after`` ends the run after that epoch, as an
-    interruption would (the learning-rate schedule still spans all ``cfg.epochs``).
+    with the same configuration, except ``epochs`` (a different value extends the run;
+    see ``restore`` for what that does to the schedule) and ``sharpness``. ``stop_after``
+    ends the run after that epoch, as an interruption would (the learning-rate schedule
+    still spans all ``cfg.epochs``). Ctrl-C raises ``Interrupted``.
     """
     cfg.validate()
-    if stop_after is not None and not (isinstance(stop_after, int) and stop_after >= 1):
-        raise ValueError(f"stop_after must be an epoch number >= 1, got {stop_after!r}")
+    if stop_after is not None:
+        checks.count("train", "stop_after", stop_after, minimum=1)
+    if run_dir is not None:
+        check_output_folder(run_dir, "train: run_dir")
+    state = read_checkpoint(resume) if resume is not None else None
     ms.backend.use(cfg.backend)
     ms.manual_seed(cfg.seed)
     d = load_data(cfg)
     model = build_model(cfg, d)
     loader = datasets.DataLoader(d.x_train, d.y_train, batch_size=cfg.batch_size, shuffle=True)
     opt, scheduler = build_optimizer(cfg, model, len(loader))
-    history, start_epoch = [], 0
-    if resume is not None:
-        state = ms.load(resume)
-        saved = json.loads(state["config"])
-        differ = [k for k, v in asdict(cfg).items() if json.loads(json.dumps(v)) != saved.get(k)]
-        if differ:
-            raise ValueError(
-                f"cannot resume from {resume}: it was made with a different configuration "
-                f"({', '.join(f'{k}: {saved.get(k)!r} there, {getattr(cfg, k)!r} here' for k in differ)})"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        ms.set_rng_state(state["rng"])
-        history = json.loads(state["history"])
-        start_epoch = int(state["epoch"])
+    history, start_epoch, extensions = [], 0, []
+    if state is not None:
+        history, start_epoch, extensions = restore(state, cfg, model, opt, scheduler)
+    checkpoint = None if run_dir is None else Path(run_dir) / CHECKPOINT
 
     started = time.perf_counter()
     last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
-    for epoch in range(start_epoch + 1, last_epoch + 1):
-        model.train()
-        epoch_start, losses = time.perf_counter(), []
-        for step, (inputs, targets) in enumerate(loader):
-            loss = opt.step(lambda: F.cross_entropy(model(inputs), targets)).item()
-            if not math.isfinite(loss):
-                raise NonFiniteLoss(
-                    f"the training loss became {loss} at epoch {epoch}, step {step} "
-                    f"(lr {cfg.lr}, rho {cfg.rho}); try a smaller --lr or --rho"
-                )
-            losses.append(loss)
-            if scheduler is not None:
-                scheduler.step()
-        seconds = time.perf_counter() - epoch_start
-        test_loss, test_acc = evaluate(model, d.x_test, d.y_test)
-        row = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": seconds,
-            "steps": len(losses),
-        }
-        if cfg.optimizer == "xsam":
-            row["alpha"] = float(opt.alpha)
-        history.append(row)
-        if progress:
-            _progress(epoch, cfg.epochs, row, started)
-        if run_dir is not None:
-            checkpoint = {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "rng": ms.get_rng_state(),
-                "history": json.dumps(history),
+    last_saved = (start_epoch, state["path"]) if state is not None else (0, None)
+    running = start_epoch + 1
+    try:
+        for epoch in range(start_epoch + 1, last_epoch + 1):
+            running = epoch
+            epoch_start = time.perf_counter()
+            losses = train_one_epoch(model, loader, opt, scheduler, cfg, epoch)
+            seconds = time.perf_counter() - epoch_start
+            test_loss, test_acc = evaluate(model, d.x_test, d.y_test)
+            row = {
                 "epoch": epoch,
-                "config": json.dumps(asdict(cfg)),
+                "train_loss": float(np.mean(losses)),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "seconds": seconds,
+                "steps": len(losses),
             }
-            if scheduler is not None:
-                checkpoint["scheduler"] = scheduler.state_dict()
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
-            ms.save(checkpoint, Path(run_dir) / "checkpoint.npz")
+            if cfg.optimizer == "xsam":
+                row["alpha"] = float(opt.alpha)
+            history.append(row)
+            if checkpoint is not None:
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                save_checkpoint(checkpoint, cfg, epoch, history, model, opt, scheduler, extensions)
+                last_saved = (epoch, checkpoint)
+            if progress:  # after the checkpoint: an epoch on the screen is an epoch saved
+                _progress(epoch, cfg.epochs, row, started)
+    except KeyboardInterrupt:
+        if checkpoint is not None:  # a save cut short leaves its partial file beside the last checkpoint
+            Path(f"{checkpoint}.partial").unlink(missing_ok=True)
+        raise Interrupted(running, *last_saved) from None
 
+    if not history:
+        raise ValueError(f"nothing to report: the run has no finished epoch (epochs {cfg.epochs})")
     train_loss, train_acc = evaluate(model, d.x_train, d.y_train)
     final = {
         "train_loss": train_loss,
@@ -302,23 +471,20 @@ def train(
     }
     if cfg.sharpness:
         final.update(measure_sharpness(model, d.x_train, d.y_train, cfg.rho))
-    result = RunResult(cfg, history, final, model)
+    result = RunResult(cfg, history, final, model, extensions)
     if run_dir is not None:
         write_results(result, run_dir)
     return result
 
 
-def config_of(checkpoint) -> RunConfig:
-    """The configuration a checkpoint was made with (to resume it as it was)."""
-    saved = json.loads(ms.load(checkpoint)["config"])
-    saved["hidden"] = tuple(saved["hidden"])
-    return RunConfig(**saved)
-
-
 def write_results(result: RunResult, run_dir) -> None:
+    """results.json (configuration, final numbers, per-epoch history, extensions) and
+    history.csv (one row per epoch) in ``run_dir``."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     summary = {"config": asdict(result.config), "final": result.final, "history": result.history}
+    if result.extensions:
+        summary["extensions"] = result.extensions
     (run_dir / "results.json").write_text(json.dumps(summary, indent=2))
     with open(run_dir / "history.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
@@ -326,135 +492,11 @@ def write_results(result: RunResult, run_dir) -> None:
         writer.writerows(result.history)
 
 
-# ---------------------------------------------------------------------------------------
-# Several optimizers, several seeds, the same data and initialisations
-# ---------------------------------------------------------------------------------------
+def __getattr__(name):
+    """``compare``, ``format_table`` and ``write_comparison`` live in minisam/compare.py and
+    stay importable from here (looked up on first use: compare.py itself imports this module)."""
+    if name in ("compare", "format_table", "write_comparison"):
+        from . import compare as comparison
 
-COLUMNS = [
-    ("test_acc", "test acc", "{:.3f}"),
-    ("train_loss", "train loss", "{:.3f}"),
-    ("lambda_max", "λ_max", "{:.2f}"),
-    ("rho_sharpness", "ρ-sharpness", "{:.4f}"),
-    ("seconds_per_epoch", "s/epoch", "{:.3f}"),
-    ("cost_vs_sgd", "step cost vs SGD", "{:.2f}x"),
-]
-
-
-def compare(
-    base: RunConfig, optimizers=("sgd", "sam", "xsam"), seeds=(0, 1, 2), run_dir=None, progress: bool = True
-) -> dict:
-    """Train every optimizer from the same initialisation and data order for each seed.
-
-    Seeding before each run makes the initial weights, the label noise and the shuffling
-    identical across optimizers for a given seed: the optimizer is the only difference.
-    Returns {"rows": {optimizer: {metric: (mean, std)}}, "runs": {optimizer: [RunResult]}}.
-    """
-    runs = {name: [] for name in optimizers}
-    for seed in seeds:
-        for name in optimizers:
-            if progress:
-                print(f"{name.upper()} (seed {seed})")
-            runs[name].append(train(replace(base, optimizer=name, seed=seed), progress=progress))
-    rows = {}
-    for name, results in runs.items():
-        finals = [dict(r.final) for r in results]
-        if "sgd" in runs:  # each run against SGD with the same seed
-            for f, sgd in zip(finals, runs["sgd"], strict=True):
-                f["cost_vs_sgd"] = f["seconds_per_step"] / sgd.final["seconds_per_step"]
-        rows[name] = {
-            key: (float(np.mean([f[key] for f in finals])), float(np.std([f[key] for f in finals])))
-            for key, _, _ in COLUMNS
-            if all(key in f for f in finals)
-        }
-    summary = {"rows": rows, "runs": runs, "seeds": list(seeds)}
-    if run_dir is not None:
-        write_comparison(summary, base, run_dir)
-    return summary
-
-
-def format_table(rows: dict, seeds) -> str:
-    """A plain-text table: mean ± std over seeds for every metric that was measured."""
-    present = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
-    header = ["optimizer"] + [title for _, title, _ in present]
-    lines = []
-    for name, row in rows.items():
-        cells = [name.upper()]
-        for key, _, fmt in present:
-            if key not in row:
-                cells.append("-")
-                continue
-            mean, std = row[key]
-            cells.append(
-                fmt.format(mean) if key == "cost_vs_sgd" else f"{fmt.format(mean)} ± {fmt.format(std)}"
-            )
-        lines.append(cells)
-    widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header))]
-
-    def render(cells):
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    note = f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})"
-    return "\n".join([render(header), rule, *map(render, lines), note])
-
-
-def write_comparison(summary: dict, base: RunConfig, run_dir) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from minisam import plots
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs, rows = summary["runs"], summary["rows"]
-    table = format_table(rows, summary["seeds"])
-    (run_dir / "table.txt").write_text(table + "\n")
-    payload = {
-        "config": asdict(base),
-        "seeds": summary["seeds"],
-        "summary": rows,
-        "runs": {
-            name: [{"seed": r.config.seed, "final": r.final, "history": r.history} for r in results]
-            for name, results in runs.items()
-        },
-    }
-    (run_dir / "results.json").write_text(json.dumps(payload, indent=2))
-    with open(run_dir / "results.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["optimizer", "seed", *runs[next(iter(runs))][0].final])
-        for name, results in runs.items():
-            for r in results:
-                writer.writerow([name, r.config.seed, *r.final.values()])
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    plots.learning_curves(
-        {n.upper(): [[h["test_acc"] for h in r.history] for r in rs] for n, rs in runs.items()},
-        ax=axes[0],
-        title=f"Test accuracy on {base.dataset} ({base.model})",
-        ylabel="test accuracy",
-    )
-    plots.learning_curves(
-        {n.upper(): [[h["train_loss"] for h in r.history] for r in rs] for n, rs in runs.items()},
-        ax=axes[1],
-        title="Training loss (mini-batch mean)",
-        ylabel="cross-entropy",
-    )
-    plots.save(fig, run_dir / "learning_curves.png")
-    plt.close(fig)
-    if all("lambda_max" in row for row in rows.values()):
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        for ax, key, title in (
-            (axes[0], "lambda_max", r"Top Hessian eigenvalue $\lambda_{max}$"),
-            (axes[1], "rho_sharpness", rf"$\rho$-sharpness ($\rho$={base.rho})"),
-        ):
-            plots.bar_chart(
-                {n.upper(): rows[n][key][0] for n in rows},
-                ax=ax,
-                title=title,
-                ylabel=key.replace("_", " "),
-                errors={n.upper(): rows[n][key][1] for n in rows},
-            )
-        plots.save(fig, run_dir / "sharpness.png")
-        plt.close(fig)
+        return getattr(comparison, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

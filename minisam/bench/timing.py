@@ -1,0 +1,64 @@
+"""Timing on a shared, noisy machine: medians of interleaved rounds in random order.
+
+Single timings are meaningless where a neighbour's burst of work can double them. Every
+row of the bench therefore runs its contenders in rounds; each round times every
+contender once, in a fresh random order, and the report gives the median per contender
+and ratios between medians taken side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+
+
+def interleaved_medians(steps: dict, rounds: int = 15, repeat: int = 5, warmup: int = 3) -> dict:
+    """Median seconds per call of each function, timed in interleaved rounds.
+
+    Each round times every contender once (``repeat`` calls, averaged), in a fresh random
+    order, with a short pause before each: PyTorch's and OpenBLAS's worker threads keep
+    spinning for a while after a parallel region, and whoever ran right after them would
+    pay for it.
+    """
+    names = list(steps)
+    for name in names:
+        for _ in range(warmup):
+            steps[name]()
+    times = {name: [] for name in names}
+    order = np.random.default_rng(0)
+    for _ in range(rounds):
+        for name in order.permutation(names):
+            time.sleep(0.02)
+            start = time.perf_counter()
+            for _ in range(repeat):
+                steps[name]()
+            times[name].append((time.perf_counter() - start) / repeat)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def library_default_blas_threads() -> int:
+    """The number of threads the BLAS library NumPy uses would start by itself: the
+    largest thread count threadpoolctl reports (call before limiting it)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return max(counts, default=1)
+
+
+def machine_note() -> str:
+    """The load average, with a warning when the machine is busy."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5 * cores:
+        return (
+            f"WARNING: the machine is busy (load average {load:.1f} on {cores} cores): "
+            "timings swing, and more so with several BLAS threads"
+        )
+    return f"load average {load:.1f} on {cores} cores"
+
+
+def millis(seconds: float) -> str:
+    """Seconds as a right-aligned millisecond figure, e.g. '    2.51 ms'."""
+    return f"{seconds * 1e3:8.2f} ms"
