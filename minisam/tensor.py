@@ -174,6 +174,7 @@ class Tensor:
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
+    T = property(lambda self: self.transpose())
 
     def __len__(self):
         return len(self.data)

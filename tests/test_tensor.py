@@ -109,6 +109,7 @@ OPS = [
     Op("reshape_tuple_infer", lambda a: a.reshape((2, -1)), [(2, 3, 4)]),
     Op("transpose", lambda a: a.transpose(), [(3, 4)]),
     Op("transpose_axes", lambda a: a.transpose(2, 0, 1), [(2, 3, 4)]),
+    Op("T", lambda a: a.T, [(3, 4)]),
     # indexing
     Op("index_int", lambda a: a[1], [(3, 4)]),
     Op("index_slices", lambda a: a[:, 1:3], [(3, 4)]),
@@ -530,5 +531,5 @@ def test_argmax_tolist_and_like_constructors():
 
 
 def test_the_autograd_core_has_no_measurement_hooks_and_no_unused_ops():
-    for gone in ("relu_mask_hook", "sqrt", "abs", "clip", "sigmoid", "T"):
+    for gone in ("relu_mask_hook", "sqrt", "abs", "clip", "sigmoid"):
         assert not hasattr(ms.tensor, gone) and not hasattr(ms.Tensor, gone), gone
