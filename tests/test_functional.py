@@ -615,3 +615,19 @@ def test_convolution_and_pooling_live_in_their_own_module_and_stay_reachable_as_
 
     for name in ("conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool2d"):
         assert getattr(F, name) is getattr(convolution, name)
+
+
+def test_a_float32_layer_fed_integer_or_float64_data_trains_in_float32():
+    """The issue's chain: int64 input must not make Linear's output float64, and float64
+    data must not give a float64 .grad that SGD would turn into a float64 momentum buffer
+    (a resumed run would then stop being bit-identical)."""
+    from minisam import nn, optim
+
+    ms.manual_seed(0)
+    layer = nn.Linear(3, 2)
+    assert layer(ms.Tensor(np.arange(6).reshape(2, 3))).dtype == np.float32
+    sgd = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    data = ms.Tensor(np.ones((4, 3)), dtype=np.float64)
+    sgd.step(lambda: F.mse_loss(layer(data), np.zeros((4, 2))))
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in layer.parameters())
+    assert all(buf.dtype == np.float32 for buf in sgd.state_dict()["momentum_buffers"])
