@@ -129,8 +129,8 @@ def _comparison(test):
     """An element-wise comparison operator (a == b, a < b, ...): a boolean Tensor, no gradient."""
 
     def compare(self, other):
-        if not isinstance(other, (Tensor, numbers.Number, np.ndarray, np.generic, list, tuple)):
-            return NotImplemented  # t == None or t == "x": Python falls back to identity
+        if other is None or isinstance(other, str):
+            return NotImplemented  # t == None, t == "x": Python falls back to identity (False)
         return Tensor._leaf(test(self.data, self._lift(other).data))
 
     return compare
