@@ -16,10 +16,12 @@ from .tensor import (
     maximum,
     no_grad,
     ones,
+    ones_like,
     randn,
     set_default_dtype,
     stack,
     zeros,
+    zeros_like,
 )
 
 __version__ = "0.1.0"
@@ -37,6 +39,7 @@ __all__ = [
     "nn",
     "no_grad",
     "ones",
+    "ones_like",
     "optim",
     "randn",
     "save",
@@ -44,4 +47,5 @@ __all__ = [
     "set_rng_state",
     "stack",
     "zeros",
+    "zeros_like",
 ]

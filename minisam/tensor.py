@@ -1,28 +1,37 @@
 """The Tensor and reverse-mode automatic differentiation.
 
-A Tensor wraps one array (``.data``, NumPy or CuPy). Every operation on Tensors returns
-a new Tensor that remembers its inputs (``_parents``) and a small function
-(``_backward``) that turns the gradient of the output into gradients of the inputs --
-the chain rule for that one op, written right next to its forward computation.
+A Tensor wraps one array (``.data``, NumPy or CuPy). Every op returns a new Tensor that
+remembers its inputs (``_parents``) and a ``_backward`` function that turns the gradient
+of the output into gradients of the inputs: the chain rule for that one op. Every op has
+the same shape: compute the output, define its ``backward`` right under it, hand both to
+``_result``. ``loss.backward()`` visits the graph once, in reverse topological order, so
+each node has its gradient from all of its users before it passes gradient on. Only
+leaves (tensors made with ``requires_grad=True``, such as parameters) keep a ``.grad``;
+other gradients live in a dictionary local to one pass, so nothing leaks from one
+backward pass into the next (SAM runs several per step).
 
-``loss.backward()`` then visits the graph once, from the loss back to the leaves, in
-reverse topological order, so every node has received the gradient from all of its
-users before it passes gradient on. Only leaves (tensors created by the user with
-``requires_grad=True``, such as parameters) keep a ``.grad``; gradients of intermediate
-results live in a dictionary local to one backward pass. SAM runs several backward
-passes per step, and nothing may leak from one into the next.
+Dtypes: a Python number or NumPy array combined with a floating Tensor becomes a
+constant of that Tensor's dtype (as PyTorch does for numbers), so a float32 network stays
+float32 whatever data it meets; two Tensors promote as in NumPy (float32 with float64
+gives float64). Every gradient has the dtype of its tensor. Comparisons (``== != < <= >
+>=``) are element-wise and give boolean Tensors outside the graph; as in PyTorch a Tensor
+hashes by identity, so sets and dicts of parameters still work.
 """
 
 from __future__ import annotations
+
+import functools
+import numbers
+import operator
 
 import numpy as np
 
 from . import backend, rng
 from .backend import get_array_module
+from .checks import ArgumentError, flag
 
 _default_dtype = np.dtype(np.float32)
 _grad_enabled = True
-relu_mask_hook = None  # set by sharpness.frozen_relu_pattern() to hold ReLU's on/off pattern fixed
 
 
 def set_default_dtype(dtype) -> None:
@@ -39,7 +48,11 @@ def get_default_dtype() -> np.dtype:
 
 
 class no_grad:
-    """Context manager: operations inside it build no graph (used for updates and probes)."""
+    """Operations inside build no graph (used for updates and probes). A context manager
+    (``with no_grad():``) or a decorator (``@no_grad()`` or ``@no_grad``)."""
+
+    def __new__(cls, fn=None):
+        return super().__new__(cls) if fn is None else cls()(fn)
 
     def __enter__(self):
         global _grad_enabled
@@ -48,6 +61,14 @@ class no_grad:
     def __exit__(self, *exc):
         global _grad_enabled
         _grad_enabled = self._previous
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def without_grad(*args, **kwargs):
+            with no_grad():  # a fresh one per call, so recursion restores correctly
+                return fn(*args, **kwargs)
+
+        return without_grad
 
 
 def is_grad_enabled() -> bool:
@@ -69,29 +90,50 @@ def sum_to(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def _result(data, parents, backward_fn, op):
+def _result(data, parents, backward, op):
     """A new Tensor made by ``op``; it joins the graph only if some input needs a gradient."""
     out = Tensor.__new__(Tensor)
     out.data, out.grad, out._op = data, None, op
     out.requires_grad = _grad_enabled and any(p.requires_grad for p in parents)
     out._parents = parents if out.requires_grad else ()
-    out._backward = backward_fn if out.requires_grad else None
+    out._backward = backward if out.requires_grad else None
     return out
 
 
-def _broadcasting(op, a, b, compute, grads):
-    """An element-wise binary op. ``grads(g)`` returns the full-size input gradients;
-    they are summed back to each operand's shape here, the one place this happens."""
-    try:
-        data = compute(a.data, b.data)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+def _operand(op, a, other):
+    """The second operand of an element-wise op as a Tensor, checked to broadcast with ``a``."""
+    b = a._lift(other)
+    if a.shape != b.shape and b.ndim and a.ndim:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    return b
 
-    def backward(g):
-        ga, gb = grads(g)
-        return sum_to(ga, a.shape), sum_to(gb, b.shape)
 
-    return _result(data, (a, b), backward, op)
+def _torch_names(op, axis, keepdims, dim, keepdim):
+    """PyTorch spells ``axis``/``keepdims`` as ``dim``/``keepdim``; either spelling, not both."""
+    if dim is not None:
+        if axis is not None:
+            raise ArgumentError(f"{op}: pass axis= or dim= (its PyTorch name), not both")
+        axis = dim
+    return axis, keepdims if keepdim is None else keepdim
+
+
+def _shape(shape) -> tuple:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean shape (2, 3), as in NumPy's reshape and PyTorch."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def _comparison(test):
+    """An element-wise comparison operator (a == b, a < b, ...): a boolean Tensor, no gradient."""
+
+    def compare(self, other):
+        if other is None or isinstance(other, str):
+            return NotImplemented  # t == None, t == "x": Python falls back to identity (False)
+        return Tensor._leaf(test(self.data, self._lift(other).data))
+
+    return compare
 
 
 def _is_basic_index(index) -> bool:
@@ -100,20 +142,30 @@ def _is_basic_index(index) -> bool:
 
 
 class Tensor:
-    """An array with an optional gradient. ``Tensor(data, requires_grad=False)``."""
+    """An array with an optional gradient. ``Tensor(data, requires_grad=False, dtype=None)``."""
 
-    __hash__ = object.__hash__  # tensors are compared by identity, as parameters must be
+    __array_ufunc__ = None  # NumPy arrays and scalars defer to our operators: 2.0 * t, array @ t
 
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        array = backend.to_device(data, dtype)
+        try:
+            array = backend.to_device(data, dtype)
+        except (TypeError, ValueError):  # ragged lists, strings that are not numbers, ...
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
+            raise ArgumentError(
+                "Tensor: data must be numbers (bool, int or float: a number, nested lists or an "
+                f"array), got {repr(data)[:60]}" + ("" if array is None else f" of dtype {array.dtype}")
+            )
         if dtype is None and array.dtype.kind == "f" and array.dtype != _default_dtype:
             array = array.astype(_default_dtype)  # floats follow the default, never upcast
         elif array is data:
             array = array.copy()  # our own memory: an in-place update must not reach the caller
-        if requires_grad and array.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require gradients, got {array.dtype}")
+        if flag("Tensor", "requires_grad", requires_grad) and array.dtype.kind != "f":
+            raise ArgumentError(
+                f"Tensor: only floating-point tensors can require gradients, got {array.dtype}"
+            )
         self.data, self.grad, self.requires_grad = array, None, bool(requires_grad)
         self._parents, self._backward, self._op = (), None, ""
 
@@ -135,13 +187,27 @@ class Tensor:
         """A host (NumPy) copy of the data."""
         return np.array(backend.to_host(self.data), copy=True)
 
+    def tolist(self):
+        return backend.to_host(self.data).tolist()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
     def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a Tensor of shape {self.shape} is ambiguous; reduce it to one "
+                "element first, e.g. (a == b).numpy().all() or (pred == y).sum().item()"
+            )
         return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -154,12 +220,11 @@ class Tensor:
         return out
 
     def _lift(self, other) -> Tensor:
-        """Turn a Python number or array into a constant Tensor (numbers take our dtype)."""
+        """``other`` as a Tensor: numbers and arrays become constants of our dtype (if floating)."""
         if isinstance(other, Tensor):
             return other
-        floating_number = isinstance(other, (int, float)) and self.dtype.kind == "f"
-        xp = get_array_module(self.data)
-        return Tensor._leaf(xp.asarray(other, dtype=self.dtype if floating_number else None))
+        dtype = self.dtype if self.dtype.kind == "f" else None
+        return Tensor._leaf(get_array_module(self.data).asarray(other, dtype=dtype))
 
     # ---- backward ------------------------------------------------------------------
     def backward(self, grad=None) -> None:
@@ -178,7 +243,7 @@ class Tensor:
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, self.dtype)
+            grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
 
@@ -202,6 +267,8 @@ class Tensor:
                         f"{node._op} backward: gradient of shape {pg.shape} "
                         f"for an input of shape {parent.shape}"
                     )
+                if pg.dtype != parent.dtype:  # e.g. float64 data met a float32 parameter
+                    pg = pg.astype(parent.dtype)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
 
@@ -222,41 +289,58 @@ class Tensor:
             stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
         return order
 
-    # ---- arithmetic ----------------------------------------------------------------
+    # ---- arithmetic: a + b, a - b, a * b, a / b, a ** p, -a, a @ b ----------------------
     def __add__(self, other):
-        return _broadcasting("add", self, self._lift(other), lambda a, b: a + b, lambda g: (g, g))
+        a, b = self, _operand("add", self, other)
+
+        def backward(g):
+            return sum_to(g, a.shape), sum_to(g, b.shape)
+
+        return _result(a.data + b.data, (a, b), backward, "add")
 
     def __sub__(self, other):
-        return _broadcasting("sub", self, self._lift(other), lambda a, b: a - b, lambda g: (g, -g))
+        a, b = self, _operand("sub", self, other)
+
+        def backward(g):
+            return sum_to(g, a.shape), sum_to(-g, b.shape)
+
+        return _result(a.data - b.data, (a, b), backward, "sub")
 
     def __mul__(self, other):
-        a, b = self, self._lift(other)
-        return _broadcasting("mul", a, b, lambda x, y: x * y, lambda g: (g * b.data, g * a.data))
+        a, b = self, _operand("mul", self, other)
+
+        def backward(g):
+            return sum_to(g * b.data, a.shape), sum_to(g * a.data, b.shape)
+
+        return _result(a.data * b.data, (a, b), backward, "mul")
 
     def __truediv__(self, other):
-        a, b = self, self._lift(other)
-        return _broadcasting(
-            "div", a, b, lambda x, y: x / y, lambda g: (g / b.data, -g * a.data / (b.data * b.data))
-        )
+        a, b = self, _operand("div", self, other)
+
+        def backward(g):  # d(a/b)/da = 1/b,  d(a/b)/db = -a/b²
+            return sum_to(g / b.data, a.shape), sum_to(-g * a.data / (b.data * b.data), b.shape)
+
+        return _result(a.data / b.data, (a, b), backward, "div")
 
     def __pow__(self, exponent):
-        a = self
-        if isinstance(exponent, Tensor):  # both base and exponent carry gradients
-            b = exponent
-            xp = get_array_module(a.data)
-            return _broadcasting(
-                "pow",
-                a,
-                b,
-                lambda x, y: x**y,
-                lambda g: (g * b.data * a.data ** (b.data - 1), g * a.data**b.data * xp.log(a.data)),
+        if isinstance(exponent, bool) or not isinstance(exponent, numbers.Real):
+            raise TypeError(
+                f"pow: the exponent must be a number, got {type(exponent).__name__} "
+                "(for a Tensor exponent b write (b * a.log()).exp())"
             )
-        if not isinstance(exponent, (int, float)):
-            raise TypeError(f"pow: exponent must be a number or a Tensor, got {type(exponent).__name__}")
-        return _result(a.data**exponent, (a,), lambda g: (g * exponent * a.data ** (exponent - 1),), "pow")
+        a = self
+        p = exponent.item() if isinstance(exponent, np.generic) else exponent  # keeps a's dtype
+
+        def backward(g):
+            return (g * p * a.data ** (p - 1),)
+
+        return _result(a.data**p, (a,), backward, "pow")
 
     def __neg__(self):
-        return _result(-self.data, (self,), lambda g: (-g,), "neg")
+        def backward(g):
+            return (-g,)
+
+        return _result(-self.data, (self,), backward, "neg")
 
     __radd__ = __add__
     __rmul__ = __mul__
@@ -267,19 +351,12 @@ class Tensor:
     def __rtruediv__(self, other):
         return self._lift(other) / self
 
-    def __rpow__(self, base):
-        return self._lift(base) ** self
-
     def __matmul__(self, other):
         a, b = self, self._lift(other)
         try:
             data = a.data @ b.data
         except ValueError:
-            inner = "only" if b.ndim == 1 else "second-to-last"
-            raise ValueError(
-                f"matmul: cannot multiply shapes {a.shape} and {b.shape}: the last dimension of "
-                f"the first must equal the {inner} dimension of the second"
-            ) from None
+            raise ValueError(_matmul_mismatch(a.shape, b.shape)) from None
 
         def backward(g):
             xa, xb = a.data, b.data
@@ -298,50 +375,61 @@ class Tensor:
     def __rmatmul__(self, other):
         return self._lift(other) @ self
 
-    # ---- reductions ----------------------------------------------------------------
-    def _expand_reduced(self, g, axis, keepdims):
+    # ---- reductions (PyTorch's dim=/keepdim= are accepted for axis=/keepdims=) ---------
+    def _unreduce(self, g, axis, keepdims):
         """Give a reduced gradient back the axes the reduction removed."""
         if axis is not None and not keepdims:
             g = get_array_module(g).expand_dims(g, axis)
         return g
 
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _torch_names("sum", axis, keepdims, dim, keepdim)
         a = self
-        xp = get_array_module(a.data)
 
         def backward(g):
-            return (xp.broadcast_to(a._expand_reduced(g, axis, keepdims), a.shape),)
+            return (get_array_module(g).broadcast_to(a._unreduce(g, axis, keepdims), a.shape),)
 
         return _result(a.data.sum(axis=axis, keepdims=keepdims), (a,), backward, "sum")
 
-    def mean(self, axis=None, keepdims=False):
-        total = self.sum(axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        total = self.sum(*_torch_names("mean", axis, keepdims, dim, keepdim))
         return total / (self.data.size // max(total.data.size, 1))
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """Maximum; the gradient is shared equally among tied maxima (like ``torch.amax``)."""
-        a = self
-        peak = a.data.max(axis=axis, keepdims=True)
+        axis, keepdims = _torch_names("max", axis, keepdims, dim, keepdim)
+        a, peak = self, self.data.max(axis=axis, keepdims=True)
 
         def backward(g):
             winners = a.data == peak
             share = winners / winners.sum(axis=axis, keepdims=True)
-            return (a._expand_reduced(g, axis, keepdims) * share.astype(a.dtype),)
+            return (a._unreduce(g, axis, keepdims) * share.astype(a.dtype),)
 
         data = peak if keepdims else (peak.reshape(()) if axis is None else peak.squeeze(axis))
         return _result(data, (a,), backward, "max")
 
+    def argmax(self, axis=None, *, dim=None) -> Tensor:
+        """Index of the largest entry (of the flattened tensor when axis is None); no gradient."""
+        axis, _ = _torch_names("argmax", axis, False, dim, None)
+        return Tensor._leaf(self.data.argmax(axis=axis))
+
     # ---- shape ---------------------------------------------------------------------
     def reshape(self, *shape):
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         a = self
-        return _result(a.data.reshape(shape), (a,), lambda g: (g.reshape(a.shape),), "reshape")
+
+        def backward(g):
+            return (g.reshape(a.shape),)
+
+        return _result(a.data.reshape(_shape(shape)), (a,), backward, "reshape")
 
     def transpose(self, *axes):
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        axes = tuple(axes) if axes else tuple(reversed(range(self.ndim)))
+        axes = _shape(axes) or tuple(reversed(range(self.ndim)))
         inverse = tuple(np.argsort(axes))
-        return _result(self.data.transpose(axes), (self,), lambda g: (g.transpose(inverse),), "transpose")
+
+        def backward(g):
+            return (g.transpose(inverse),)
+
+        return _result(self.data.transpose(axes), (self,), backward, "transpose")
 
     def __getitem__(self, index):
         a = self
@@ -363,99 +451,127 @@ class Tensor:
         return _result(a.data[index], (a,), backward, "getitem")
 
     # ---- element-wise functions ----------------------------------------------------
-    def _unary(self, op, data, local_grad):
-        return _result(data, (self,), lambda g: (g * local_grad(data),), op)
-
     def exp(self):
-        return self._unary("exp", get_array_module(self.data).exp(self.data), lambda out: out)
+        out = get_array_module(self.data).exp(self.data)
+
+        def backward(g):
+            return (g * out,)
+
+        return _result(out, (self,), backward, "exp")
 
     def log(self):
         x = self.data
-        return self._unary("log", get_array_module(x).log(x), lambda out: 1 / x)
 
-    def sqrt(self):
-        return self._unary("sqrt", get_array_module(self.data).sqrt(self.data), lambda out: 0.5 / out)
+        def backward(g):
+            return (g / x,)
 
-    def abs(self):
-        xp = get_array_module(self.data)
-        return self._unary("abs", xp.abs(self.data), lambda out: xp.sign(self.data))
+        return _result(get_array_module(x).log(x), (self,), backward, "log")
 
     def tanh(self):
-        return self._unary("tanh", get_array_module(self.data).tanh(self.data), lambda out: 1 - out * out)
+        out = get_array_module(self.data).tanh(self.data)
 
-    def sigmoid(self):
-        # 1/(1+e^-x) overflows for very negative x; the tanh form is exact and never does
-        xp = get_array_module(self.data)
-        return self._unary("sigmoid", 0.5 * (1 + xp.tanh(0.5 * self.data)), lambda out: out * (1 - out))
+        def backward(g):
+            return (g * (1 - out * out),)
+
+        return _result(out, (self,), backward, "tanh")
 
     def relu(self):
-        passes = self.data > 0
-        if relu_mask_hook is not None:  # sharpness.frozen_relu_pattern: reuse the masks from θ
-            passes = relu_mask_hook(passes)
-        return self._unary("relu", self.data * passes, lambda out: passes)
+        passes = self.data > 0  # d relu/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)
 
-    def clip(self, min=None, max=None):
-        x = self.data
-        xp = get_array_module(x)
-        inside = xp.ones(x.shape, dtype=bool)
-        if min is not None:
-            inside &= x >= min
-        if max is not None:
-            inside &= x <= max
-        return self._unary("clip", xp.clip(x, min, max), lambda out: inside)
+        def backward(g):
+            return (g * passes,)
 
-    # ---- comparisons: plain boolean results, outside the graph -----------------------
-    # (== and != keep Python's identity meaning, so tensors can live in lists and sets)
-    def __lt__(self, other):
-        return Tensor._leaf(self.data < self._lift(other).data)
+        return _result(self.data * passes, (self,), backward, "relu")
 
-    def __le__(self, other):
-        return Tensor._leaf(self.data <= self._lift(other).data)
+    # ---- comparisons: element-wise boolean results, outside the graph ----------------
+    __eq__, __ne__ = _comparison(operator.eq), _comparison(operator.ne)
+    __lt__, __le__ = _comparison(operator.lt), _comparison(operator.le)
+    __gt__, __ge__ = _comparison(operator.gt), _comparison(operator.ge)
+    __hash__ = object.__hash__  # by identity, as PyTorch: sets and dicts of parameters work
 
-    def __gt__(self, other):
-        return Tensor._leaf(self.data > self._lift(other).data)
 
-    def __ge__(self, other):
-        return Tensor._leaf(self.data >= self._lift(other).data)
+def _matmul_mismatch(a_shape, b_shape) -> str:
+    """Which dimensions of a matmul disagree: the inner ones, or the batch ones."""
+    where = f"matmul: cannot multiply shapes {a_shape} and {b_shape}"
+    if not a_shape or not b_shape:
+        return f"{where}: both operands need at least one dimension (use * for a scalar)"
+    if a_shape[-1] == b_shape[-2 if len(b_shape) > 1 else -1]:
+        return f"{where}: their batch dimensions {a_shape[:-2]} and {b_shape[:-2]} cannot be broadcast"
+    inner = "only" if len(b_shape) == 1 else "second-to-last"
+    return f"{where}: the last dimension of the first must equal the {inner} dimension of the second"
 
 
 # ---- functions of several tensors and constructors -------------------------------------
 def maximum(a: Tensor, b) -> Tensor:
     """Element-wise maximum; where a == b the gradient goes to ``a``."""
-    b = a._lift(b)
+    b = _operand("maximum", a, b)
+    a_wins = a.data >= b.data
 
-    def grads(g):
-        a_wins = a.data >= b.data
-        return g * a_wins, g * ~a_wins
+    def backward(g):
+        return sum_to(g * a_wins, a.shape), sum_to(g * ~a_wins, b.shape)
 
-    return _broadcasting("maximum", a, b, lambda x, y: get_array_module(x).maximum(x, y), grads)
+    return _result(get_array_module(a.data).maximum(a.data, b.data), (a, b), backward, "maximum")
+
+
+def _tensor_list(op, tensors) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise ArgumentError(f"{op}: tensors must be a non-empty sequence of Tensors, got an empty one")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise ArgumentError(f"{op}: tensors[{i}] must be a Tensor, got {type(t).__name__}")
+    return tensors
 
 
 def cat(tensors, axis=0) -> Tensor:
     """Concatenate along an existing axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("cat", tensors)
     xp = get_array_module(tensors[0].data)
+    try:
+        data = xp.concatenate([t.data for t in tensors], axis=axis)
+    except ValueError as err:
+        raise ValueError(f"cat: shapes {[t.shape for t in tensors]} along axis {axis}: {err}") from None
     ends = np.cumsum([t.shape[axis] for t in tensors])[:-1].tolist()  # plain ints suit CuPy too
-    data = xp.concatenate([t.data for t in tensors], axis=axis)
-    return _result(data, tuple(tensors), lambda g: tuple(xp.split(g, ends, axis=axis)), "cat")
+
+    def backward(g):
+        return tuple(xp.split(g, ends, axis=axis))
+
+    return _result(data, tuple(tensors), backward, "cat")
 
 
 def stack(tensors, axis=0) -> Tensor:
     """Stack along a new axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("stack", tensors)
     xp = get_array_module(tensors[0].data)
-    data = xp.stack([t.data for t in tensors], axis=axis)
-    return _result(data, tuple(tensors), lambda g: tuple(xp.moveaxis(g, axis, 0)), "stack")
+    try:
+        data = xp.stack([t.data for t in tensors], axis=axis)
+    except ValueError as err:
+        raise ValueError(f"stack: shapes {[t.shape for t in tensors]}: {err}") from None
+
+    def backward(g):
+        return tuple(xp.moveaxis(g, axis, 0))
+
+    return _result(data, tuple(tensors), backward, "stack")
 
 
 def zeros(*shape, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.zeros(shape, dtype=_default_dtype), requires_grad=requires_grad)
+    return Tensor(backend.xp.zeros(_shape(shape), dtype=_default_dtype), requires_grad=requires_grad)
 
 
 def ones(*shape, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.ones(shape, dtype=_default_dtype), requires_grad=requires_grad)
+    return Tensor(backend.xp.ones(_shape(shape), dtype=_default_dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
+    """Zeros of ``t``'s shape, dtype and device."""
+    return Tensor(get_array_module(t.data).zeros_like(t.data), requires_grad, dtype=t.dtype)
+
+
+def ones_like(t: Tensor, requires_grad=False) -> Tensor:
+    """Ones of ``t``'s shape, dtype and device."""
+    return Tensor(get_array_module(t.data).ones_like(t.data), requires_grad, dtype=t.dtype)
 
 
 def randn(*shape, requires_grad=False) -> Tensor:
     """Standard normal samples drawn on the host from minisam's generator."""
-    return Tensor(rng.generator().standard_normal(shape), requires_grad=requires_grad)
+    return Tensor(rng.generator().standard_normal(_shape(shape)), requires_grad=requires_grad)

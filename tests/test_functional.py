@@ -105,10 +105,15 @@ FOPS = [
     FOp("relu", F.relu, [(3, 4)], away_from_zero),
     FOp("tanh", F.tanh, [(3, 4)]),
     FOp("sigmoid", F.sigmoid, [(3, 4)]),
+    FOp("sigmoid_wide_range", lambda x: F.sigmoid(x * 20), [(3, 4)]),
+    FOp("leaky_relu", F.leaky_relu, [(3, 4)], away_from_zero),
+    FOp("leaky_relu_slope", lambda x: F.leaky_relu(x, negative_slope=0.3), [(3, 4)], away_from_zero),
     FOp("softmax", F.softmax, [(3, 4)]),
     FOp("softmax_axis0", lambda x: F.softmax(x, axis=0), [(3, 4)]),
+    FOp("softmax_dim0", lambda x: F.softmax(x, dim=0), [(3, 4)]),
     FOp("log_softmax", F.log_softmax, [(3, 4)]),
     FOp("log_softmax_axis1_3d", lambda x: F.log_softmax(x, axis=1), [(2, 3, 4)]),
+    FOp("log_softmax_dim1_3d", lambda x: F.log_softmax(x, dim=1), [(2, 3, 4)]),
     FOp("cross_entropy", lambda z: F.cross_entropy(z, LABELS), [(3, 4)]),
     FOp("mse_loss", F.mse_loss, [(3, 4), (3, 4)]),
     FOp("linear", F.linear, [(3, 4), (2, 4), (2,)]),
@@ -363,7 +368,7 @@ def batch_norm_by_hand(x, weight, bias, axes, eps=1e-5):
     shape[1] = -1
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    return (x - mean) / (var + eps).sqrt() * weight.reshape(shape) + bias.reshape(shape)
+    return (x - mean) / (var + eps) ** 0.5 * weight.reshape(shape) + bias.reshape(shape)
 
 
 @pytest.mark.parametrize("shape", [(4, 3), (3, 3, 4), (2, 3, 2, 3)])
@@ -477,7 +482,7 @@ def test_dropout_is_the_identity_in_eval_or_at_p0_and_zero_at_p1():
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
     np.testing.assert_array_equal(F.dropout(x, 1.0).numpy(), np.zeros(6))
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"dropout: p must be .*>= 0 and <= 1"):
         F.dropout(x, 1.5)
 
 
@@ -550,3 +555,79 @@ def test_linear_shape_mismatch_names_both_shapes():
 def test_mse_loss_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(3, 1\).*\(3,\)"):
         F.mse_loss(ms.Tensor(np.zeros((3, 1))), np.zeros(3))
+
+
+# ---- activations PyTorch users reach for, dtypes, PyTorch spellings ------------------------
+def test_sigmoid_and_leaky_relu_match_their_definitions_and_sigmoid_never_overflows():
+    x = np.array([-1000.0, -2.0, -0.5, 0.0, 0.5, 2.0, 1000.0])
+    with np.errstate(over="ignore"):
+        expected = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(F.sigmoid(ms.Tensor(x, dtype=np.float64)).numpy(), expected, rtol=1e-15)
+    got = F.leaky_relu(ms.Tensor(x, dtype=np.float64), negative_slope=0.1).numpy()
+    np.testing.assert_array_equal(got, np.where(x > 0, x, 0.1 * x))
+    assert F.leaky_relu(ms.Tensor(x, dtype=np.float64)).numpy()[1] == -0.02  # default slope 0.01
+
+
+def test_leaky_relu_refuses_a_slope_that_is_not_a_number():
+    with pytest.raises(TypeError, match="negative_slope must be a finite number, got 'x'"):
+        F.leaky_relu(ms.Tensor([1.0]), negative_slope="x")
+
+
+def test_softmax_takes_dim_as_pytorch_does_but_not_both_names():
+    x = ms.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(F.softmax(x, dim=0).numpy(), F.softmax(x, axis=0).numpy())
+    with pytest.raises(TypeError, match="softmax: pass axis= or dim="):
+        F.softmax(x, axis=0, dim=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_and_conv2d_on_integer_input_give_the_weights_dtype(dtype):
+    ms.manual_seed(0)
+    weight = ms.Tensor(np.ones((2, 3)), requires_grad=True, dtype=dtype)
+    out = F.linear(ms.Tensor(np.arange(6).reshape(2, 3)), weight)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out.numpy(), [[3, 3], [12, 12]])
+    out.sum().backward()
+    assert weight.grad.dtype == dtype
+    kernel = ms.Tensor(np.ones((1, 1, 2, 2)), dtype=dtype)
+    image = ms.Tensor(np.arange(9, dtype=np.uint8).reshape(1, 1, 3, 3))
+    assert F.conv2d(image, kernel).dtype == dtype
+
+
+def test_a_float32_parameter_gets_a_float32_gradient_from_float64_data():
+    weight = ms.Tensor(np.ones((2, 3)), requires_grad=True)  # float32
+    data = ms.Tensor(np.ones((4, 3)), dtype=np.float64)
+    out = F.linear(data, weight)
+    assert out.dtype == np.float64  # two Tensors promote as in NumPy
+    out.sum().backward()
+    assert weight.grad.dtype == np.float32
+
+
+def test_dropout_probability_is_checked():
+    with pytest.raises(ValueError, match="dropout: p must be a finite number >= 0 and <= 1, got True"):
+        F.dropout(ms.Tensor([1.0]), p=True)
+    with pytest.raises(ValueError, match="got 1.5"):
+        F.dropout(ms.Tensor([1.0]), p=1.5)
+
+
+def test_convolution_and_pooling_live_in_their_own_module_and_stay_reachable_as_F():
+    from minisam import convolution
+
+    for name in ("conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool2d"):
+        assert getattr(F, name) is getattr(convolution, name)
+
+
+def test_a_float32_layer_fed_integer_or_float64_data_trains_in_float32():
+    """The issue's chain: int64 input must not make Linear's output float64, and float64
+    data must not give a float64 .grad that SGD would turn into a float64 momentum buffer
+    (a resumed run would then stop being bit-identical)."""
+    from minisam import nn, optim
+
+    ms.manual_seed(0)
+    layer = nn.Linear(3, 2)
+    assert layer(ms.Tensor(np.arange(6).reshape(2, 3))).dtype == np.float32
+    sgd = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    data = ms.Tensor(np.ones((4, 3)), dtype=np.float64)
+    sgd.step(lambda: F.mse_loss(layer(data), np.zeros((4, 2))))
+    assert all(p.dtype == np.float32 and p.grad.dtype == np.float32 for p in layer.parameters())
+    assert all(buf.dtype == np.float32 for buf in sgd.state_dict()["momentum_buffers"])

@@ -5,7 +5,7 @@ import pytest
 
 import minisam as ms
 import minisam.functional as F
-from minisam import sharpness
+from minisam import nn, sharpness
 from minisam.landscapes import Quadratic
 
 
@@ -214,15 +214,85 @@ def test_lambda_max_of_a_relu_network_does_not_depend_on_dtype_or_step():
 
 def test_hessian_vector_product_holds_the_relu_pattern_of_theta_at_a_kink():
     """L(w) = 3·relu(w·x) + ½‖w‖² with w·x = 0 exactly: the gradient jumps across the kink,
-    and without the held pattern (g(θ+εv) − g(θ−εv))/2ε would grow like 1/ε along x."""
+    and without the held pattern (g(θ+εv) − g(θ−εv))/2ε would grow like 1/ε along x.
+    The pattern is held by ReLU layers (nn.ReLU), which is what every model uses."""
     x = ms.Tensor([1.0, -1.0], dtype=np.float64)
     w = ms.Tensor([0.5, 0.5], requires_grad=True, dtype=np.float64)
+    relu = nn.ReLU()
 
     def closure():
-        return 3.0 * (w * x).sum().relu() + 0.5 * (w * w).sum()
+        return 3.0 * relu((w * x).sum()) + 0.5 * (w * w).sum()
 
     along_x = [np.array([1.0, -1.0]) / np.sqrt(2)]
     for step in (1e-4, 1e-6, 1e-8):
         product = sharpness.hessian_vector_product(closure, [w], along_x, eps=step)
         np.testing.assert_allclose(product[0], along_x[0], rtol=1e-6, err_msg=f"step {step}")
     np.testing.assert_array_equal(w.data, [0.5, 0.5])
+
+
+def test_relu_pattern_freeze_lives_in_the_layer_not_in_the_autograd_core():
+    """Outside a measurement nn.ReLU is plain relu; inside frozen_relu_pattern it replays the
+    masks recorded in the first pass, whatever its input is later; F.relu is never affected."""
+    relu = nn.ReLU()
+    first, later = ms.Tensor([1.0, -1.0, 2.0]), ms.Tensor([-3.0, 4.0, 5.0])
+    np.testing.assert_array_equal(relu(later).numpy(), [0.0, 4.0, 5.0])
+    with sharpness.frozen_relu_pattern() as pattern:
+        relu(first)
+        pattern.replay()
+        np.testing.assert_array_equal(relu(later).numpy(), [-3.0, 0.0, 5.0])  # first's on/off
+        np.testing.assert_array_equal(F.relu(later).numpy(), [0.0, 4.0, 5.0])
+        with pytest.raises(RuntimeError, match="other ReLU layers"):
+            relu(later)  # the first pass had one ReLU call, this is a second
+    np.testing.assert_array_equal(relu(later).numpy(), [0.0, 4.0, 5.0])  # switched off again
+    assert not hasattr(ms.tensor, "relu_mask_hook")
+
+
+def test_rho_accepts_numpy_numbers_and_refuses_booleans_like_every_minisam_argument():
+    _, theta, closure = quadratic_problem([2.0, 1.0], start=[0.3, 0.1])
+    worst = sharpness.worst_case_loss(closure, [theta], rho=np.float32(0.05), steps=2, restarts=1)
+    assert worst.value > worst.loss
+    for measure in (sharpness.worst_case_loss, sharpness.grad_plane):
+        with pytest.raises(ValueError, match="rho must be a finite number > 0, got True"):
+            measure(closure, [theta], rho=True)
+    with pytest.raises(TypeError, match="iters must be an integer >= 1, got 2.0"):
+        sharpness.top_hessian_eigenvalue(closure, [theta], iters=2.0)
+
+
+def test_a_bad_argument_changes_nothing():
+    _, theta, closure = quadratic_problem([2.0, 1.0], start=[0.3, 0.1])
+    data, marker = theta.data, np.array([1.0, 2.0])
+    theta.grad = marker
+    with pytest.raises(ValueError):
+        sharpness.worst_case_loss(closure, [theta], rho=-1.0)
+    with pytest.raises(ValueError):
+        sharpness.loss_slice_1d(closure, [theta], [np.ones(3)], [0.0])
+    assert theta.data is data and theta.grad is marker
+
+
+def test_measurements_leave_batchnorm_running_statistics_alone():
+    """Probing a model must not change it: the ascent and slice passes run in train mode,
+    but BatchNorm's running mean and variance come back exactly as they were."""
+    ms.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    gen = np.random.default_rng(0)
+    x, y = ms.Tensor(gen.standard_normal((16, 4))), gen.integers(0, 3, 16)
+    params = list(model.parameters())
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    closure = lambda: F.cross_entropy(model(x), y)  # noqa: E731
+    sharpness.worst_case_loss(closure, params, rho=0.1, steps=3, restarts=2)
+    sharpness.top_hessian_eigenvalue(closure, params, iters=3)
+    sharpness.loss_slice_1d(closure, params, sharpness.filter_normalized_direction(params), [-1.0, 1.0])
+    for key, value in model.state_dict().items():
+        assert np.array_equal(value, before[key]), key
+
+
+def test_a_closure_that_calls_backward_itself_is_refused():
+    _, theta, closure = quadratic_problem([2.0, 1.0], start=[0.3, 0.1])
+
+    def calls_backward():
+        loss = closure()
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="called backward itself"):
+        sharpness.worst_case_loss(calls_backward, [theta], rho=0.1)

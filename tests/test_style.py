@@ -1,6 +1,8 @@
 """Budgets that keep the code readable in one sitting (tinygrad's habit: a line budget in CI)."""
 
 import ast
+import io
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -9,9 +11,35 @@ PACKAGE = Path(__file__).resolve().parent.parent / "minisam"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
+def _code_lines(source: str) -> int:
+    """Lines holding code: not blank, not only a comment, not part of a docstring."""
+    tree = ast.parse(source)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node):
+            docstrings.update(range(node.body[0].lineno, node.body[0].end_lineno + 1))
+    skip = {
+        tokenize.COMMENT,
+        tokenize.NL,
+        tokenize.NEWLINE,
+        tokenize.INDENT,
+        tokenize.DEDENT,
+        tokenize.ENDMARKER,
+    }
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in skip:
+            lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docstrings)
+    return len(lines)
+
+
 def test_the_autograd_core_stays_readable_in_one_sitting():
-    lines = len((PACKAGE / "tensor.py").read_text(encoding="utf-8").splitlines())
-    assert lines <= 500, f"minisam/tensor.py has {lines} lines; the budget is 500 (aim ~400)"
+    """Two budgets: the whole file, and its code alone (the formatter's blank lines around
+    every nested backward and the docstrings cost no reading effort)."""
+    source = (PACKAGE / "tensor.py").read_text(encoding="utf-8")
+    lines, code = len(source.splitlines()), _code_lines(source)
+    assert lines <= 580, f"minisam/tensor.py has {lines} lines; the budget is 580"
+    assert code <= 385, f"minisam/tensor.py has {code} lines of code; the budget is 385"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
@@ -22,7 +50,7 @@ def test_every_module_says_what_it_is_for(path):
 def test_ops_never_use_numpy_only_scatter_tools():
     """im2col/col2im and the ops must run unchanged on CuPy: no ufunc.at, no as_strided
     (only backend.scatter_add may, and it has a CuPy branch)."""
-    for name in ("tensor.py", "functional.py"):
+    for name in ("tensor.py", "functional.py", "convolution.py"):
         tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
         used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
         assert not used & {"at", "as_strided"}, f"{name} uses {used & {'at', 'as_strided'}}"
