@@ -286,7 +286,8 @@ def _lossless(name, value, target) -> np.ndarray:
     if want.kind == "f":
         if not np.isfinite(array).all():
             raise ArgumentError(f"{where} holds NaN or infinite values; the model's values must be finite")
-        converted = array.astype(want)
+        with np.errstate(over="ignore"):  # an overflow is caught just below, by name
+            converted = array.astype(want)
         if not np.isfinite(converted).all():
             raise ArgumentError(f"{where} holds values too large for {want} (they would become infinite)")
         return converted
