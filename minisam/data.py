@@ -294,10 +294,11 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
     """
     n = checks.count("gaussian_blobs", "n", n, 1)
     std = checks.number("gaussian_blobs", "std", std, 0.0)
+    dim = checks.count("gaussian_blobs", "dim", dim, 1)
     gen = rng.generator()
     if isinstance(centers, (int, np.integer)):  # a count (bool is refused by checks.count)
         k = checks.count("gaussian_blobs", "centers", centers, 1)
-        centers = gen.uniform(-5.0, 5.0, size=(k, checks.count("gaussian_blobs", "dim", dim, 1)))
+        centers = gen.uniform(-5.0, 5.0, size=(k, dim))
     centers = np.asarray(backend.to_host(_raw(centers)))
     if centers.dtype.kind not in "fiu" or centers.ndim != 2 or centers.size == 0:
         raise checks.ArgumentError(

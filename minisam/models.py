@@ -53,6 +53,8 @@ class MLP(nn.Sequential):
     """
 
     def __init__(self, sizes, activation="relu", dropout: float = 0.0):
+        """``activation``: "relu", "tanh", "sigmoid", "leaky_relu" or an nn.Module subclass;
+        ``dropout``: the probability of a Dropout after each hidden activation (0: none)."""
         # every argument is checked before the first layer draws its weights, so a refused
         # model leaves the random stream where it was
         sizes = _sizes("MLP", "sizes", sizes, 2)
@@ -108,11 +110,15 @@ class CNN1d(nn.Sequential):
             c_in = c_out
         layers += [nn.Flatten(), nn.Linear(c_in * size, num_classes)]
         super().__init__(*layers)
-        self.in_channels = in_channels
+        self.in_channels, self.length = in_channels, length
 
     def forward(self, x):
         if x.ndim == 2:
             x = x.reshape(x.shape[0], self.in_channels, -1)
+        if x.ndim == 3 and x.shape[-1] != self.length:  # say it here, not as a Linear size mismatch
+            raise ValueError(
+                f"CNN1d(length={self.length}): expected signals of length {self.length}, got shape {x.shape}"
+            )
         return super().forward(x)
 
 
@@ -163,4 +169,9 @@ class CNN2d(nn.Sequential):
     def forward(self, x):
         if x.ndim == 3:  # (N, H, W): one channel
             x = x.reshape(x.shape[0], 1, *x.shape[1:])
+        if x.ndim == 4 and x.shape[2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"CNN2d(image_size={self.image_size}): expected {self.image_size}x{self.image_size} "
+                f"images, got shape {x.shape}"
+            )
         return super().forward(x)

@@ -222,10 +222,11 @@ class Module:
         """Copy ``state`` into the parameters and buffers, in place.
 
         Strict and atomic: every key must be present, no key may be extra, every value
-        must have the shape of its target and be readable as its dtype *without loss*
-        (no 2.7 → 2, no complex → real, no NaN or infinity, nothing that overflows),
-        and each layer's own rules hold (a running variance is never negative). All of
-        it is checked before anything is changed, and the error names the offending key.
+        must have the shape of its target and hold real numbers its dtype can take: no
+        2.7 → 2 for a counter, no complex → real, no NaN or infinity, nothing that
+        overflows (float64 values are rounded to a float32 model, as PyTorch does). Each
+        layer's own rules hold too (a running variance is never negative). All of it is
+        checked before anything is changed, and the error names the offending key.
         """
         if not isinstance(state, dict):
             raise ArgumentError(

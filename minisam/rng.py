@@ -42,7 +42,14 @@ def get_rng_state() -> np.ndarray:
 def set_rng_state(state) -> None:
     """Restore a state returned by ``get_rng_state``; anything else is refused and the
     generator is left as it was."""
-    words = np.asarray(backend.to_host(state))
+    if isinstance(state, (list, tuple)) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2**64 for v in state
+    ):
+        state = np.array([int(v) for v in state], dtype=np.uint64)  # e.g. the words back from JSON
+    try:
+        words = np.asarray(backend.to_host(state))
+    except (ValueError, TypeError):  # ragged lists and the like
+        words = np.asarray(None)
     if words.shape != (6,) or words.dtype != np.uint64:
         raise ArgumentError(
             "set_rng_state: state must be the uint64 array of shape (6,) returned by get_rng_state, "

@@ -43,10 +43,12 @@ def world(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("not a checkpoint\n")
     np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
     (tmp_path / "a_folder").mkdir()
-    conv = nn.Conv2d(3, 4, 3)
+    conv, cnn1d, cnn2d = nn.Conv2d(3, 4, 3), models.CNN1d(), models.CNN2d(image_size=8)
     w = SimpleNamespace(
         model=model,
         conv=conv,
+        cnn1d=cnn1d,
+        cnn2d=cnn2d,
         state=model.state_dict(),  # a good state for load_state_dict cases to damage
         x=x,
         features=np.linspace(0, 1, 12, dtype=np.float32).reshape(6, 2),
@@ -61,7 +63,8 @@ def world(tmp_path, monkeypatch):
 def snapshot(w):
     arrays = {f"state {k}": v for k, v in w.model.state_dict().items()}
     arrays.update({f"grad {k}": np.array(p.grad) for k, p in w.model.named_parameters()})
-    arrays.update({f"conv {k}": v for k, v in w.conv.state_dict().items()})
+    for name in ("conv", "cnn1d", "cnn2d"):
+        arrays.update({f"{name} {k}": v for k, v in getattr(w, name).state_dict().items()})
     arrays.update({
         "x": w.x.numpy(), "x.grad": np.array(w.x.grad), "features": w.features.copy(),
         "labels": w.labels.copy(), "rng": ms.get_rng_state(),
@@ -183,6 +186,9 @@ FORWARD = [
     case("Dropout(numpy array)", lambda w: w.model[3](np.ones((5, 8))), TypeError, "wrap it"),
     case("Conv2d given 2 channels", lambda w: w.conv(ms.Tensor(np.zeros((1, 2, 5, 5)))), ValueError, "C = 3"),
     case("Flatten start_dim out of range", lambda w: nn.Flatten(5)(w.x), ValueError, "start_dim"),
+    case("CNN1d given length 41", lambda w: w.cnn1d(ms.Tensor(np.zeros((2, 41)))), ValueError, "length=40"),
+    case("CNN2d given 9x9 images", lambda w: w.cnn2d(ms.Tensor(np.zeros((2, 1, 9, 9)))), ValueError,
+         "image_size=8"),
     case("MaxPool2d kernel larger than input", lambda w: nn.MaxPool2d(5)(ms.Tensor(np.zeros((1, 1, 4, 4)))),
          ValueError, "kernel"),
 ]  # fmt: skip
@@ -356,6 +362,8 @@ DATA = [
          "centers"),
     case("gaussian_blobs std=-1", lambda w: data.gaussian_blobs(10, std=-1), ArgumentError, "std"),
     case("gaussian_blobs dim=0", lambda w: data.gaussian_blobs(10, dim=0), ArgumentError, "dim"),
+    case("gaussian_blobs dim=-1 with centres", lambda w: data.gaussian_blobs(10, [[0.0, 1.0]], dim=-1),
+         ArgumentError, "dim"),
     case("load_toy name='circles'", lambda w: data.load_toy("circles"), ArgumentError, "name"),
     case("load_toy name=None", lambda w: data.load_toy(None), ArgumentError, "name"),
     case("load_toy n_train=0", lambda w: data.load_toy("moons", n_train=0), ArgumentError, "n_train"),
@@ -411,6 +419,9 @@ RNG = [
     case("set_rng_state(list of 2)", lambda w: ms.set_rng_state([1, 2]), ArgumentError, "state"),
     case("set_rng_state(int64 words)", lambda w: ms.set_rng_state(good_state().astype(np.int64)),
          ArgumentError, "state"),
+    case("set_rng_state(ragged list)", lambda w: ms.set_rng_state([[1, 2], [3]]), ArgumentError, "state"),
+    case("set_rng_state(list with -1)", lambda w: ms.set_rng_state([-1, 0, 0, 1, 0, 0]), ArgumentError,
+         "state"),
     case("set_rng_state(5 words)", lambda w: ms.set_rng_state(good_state()[:5]), ArgumentError, "state"),
     case("set_rng_state even increment", edited_state(3, 2), ArgumentError, "state"),
     case("set_rng_state flag 5", edited_state(4, 5), ArgumentError, "state"),
@@ -447,3 +458,10 @@ def test_gradcheck_failing_in_float64_gives_no_precision_advice(float64):
     with pytest.raises(GradcheckError) as info:
         gradcheck(lambda x: x * x * x, [x], eps=1.0)  # for x³ a step of 1 is off by eps² = 1: a true failure
     assert "set_default_dtype" not in str(info.value)
+
+
+def test_set_rng_state_takes_the_six_words_as_a_list_of_python_integers_too():
+    state = ms.get_rng_state()
+    expected = ms.rng.generator().random(3)
+    ms.set_rng_state([int(v) for v in state])  # e.g. after a trip through JSON
+    np.testing.assert_array_equal(ms.rng.generator().random(3), expected)
