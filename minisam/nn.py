@@ -142,8 +142,10 @@ class Module:
         # Raw arrays are refused here, at the door, rather than deep inside an op as an
         # AttributeError about ``.data``: the fix (wrap it in a Tensor) is the user's to make.
         for position, value in enumerate(args):
+            if isinstance(value, Tensor):
+                continue
             raw = _raw_input(value)
-            if raw is None and self._takes_one_tensor and not isinstance(value, Tensor):
+            if raw is None and self._takes_one_tensor:
                 raw = f"a {type(value).__name__}"
             if raw is not None:
                 which = "input" if len(args) == 1 else f"input {position}"
