@@ -465,3 +465,78 @@ def test_set_rng_state_takes_the_six_words_as_a_list_of_python_integers_too():
     expected = ms.rng.generator().random(3)
     ms.set_rng_state([int(v) for v in state])  # e.g. after a trip through JSON
     np.testing.assert_array_equal(ms.rng.generator().random(3), expected)
+
+
+# ---- the same kinds, systematically: every numeric or flag argument x every kind of bad value --
+BAD_VALUES = {
+    "count >= 1": [-1, 0, 2.5, "3", True, None, NAN, INF, [], np.float32(2.0), 1j, np.int64(-2)],
+    "count >= 0": [-1, 2.5, "3", True, None, NAN, [], 1j],
+    "probability in [0, 1)": [-0.1, 1.0, 1.5, "0.5", True, None, NAN, INF, [], 1j],
+    "number > 0": [-1, 0, "1e-5", True, None, NAN, INF, [], 1j],
+    "number >= 0": [-1, "0.1", True, None, NAN, INF, [], 1j],
+    "number in [0, 1]": [-0.1, 1.5, "0.1", True, None, NAN, INF, 1j],
+    "finite number": ["0.1", True, None, NAN, INF, 1j],
+    "integer": [1.0, "1", True, None, NAN],
+    "flag": [0, 1, "yes", None, 2.0, []],
+}
+
+COUNT, COUNT0, PROB, POSITIVE = "count >= 1", "count >= 0", "probability in [0, 1)", "number > 0"
+SCALE, UNIT, REAL, INTEGER, FLAG = "number >= 0", "number in [0, 1]", "finite number", "integer", "flag"
+CONV = {
+    "in_channels": COUNT,
+    "out_channels": COUNT,
+    "kernel_size": COUNT,
+    "stride": COUNT,
+    "padding": COUNT0,
+    "bias": FLAG,
+}
+BATCHNORM = {"num_features": COUNT, "eps": POSITIVE, "momentum": UNIT, "affine": FLAG}
+
+# (callable, arguments that work, {argument: kind}, arguments for which None means "the default")
+SIGNATURES = [
+    (nn.Linear, dict(in_features=3, out_features=2), {"in_features": COUNT, "out_features": COUNT,
+     "bias": FLAG}, ()),
+    (nn.Conv1d, dict(in_channels=2, out_channels=3, kernel_size=3), CONV, ()),
+    (nn.Conv2d, dict(in_channels=2, out_channels=3, kernel_size=3), CONV, ()),
+    (nn.MaxPool2d, dict(kernel_size=2), {"kernel_size": COUNT, "stride": COUNT}, ("stride",)),
+    (nn.BatchNorm1d, dict(num_features=3), BATCHNORM, ()),
+    (nn.BatchNorm2d, dict(num_features=3), BATCHNORM, ()),
+    (nn.Dropout, dict(), {"p": PROB}, ()),
+    (nn.LeakyReLU, dict(), {"negative_slope": REAL}, ()),
+    (nn.Flatten, dict(), {"start_dim": INTEGER, "end_dim": INTEGER}, ()),
+    (models.MLP, dict(sizes=[4, 8, 2]), {"dropout": PROB}, ()),
+    (models.CNN1d, dict(), {"in_channels": COUNT, "length": COUNT, "num_classes": COUNT,
+     "batch_norm": FLAG}, ()),
+    (models.CNN2d, dict(image_size=8), {"in_channels": COUNT, "image_size": COUNT, "num_classes": COUNT,
+     "batch_norm": FLAG, "dropout": PROB}, ()),
+    (data.two_moons, dict(n=10), {"n": COUNT, "noise": SCALE}, ()),
+    (data.spirals, dict(n=10), {"n": COUNT, "noise": SCALE}, ()),
+    (data.gaussian_blobs, dict(n=10), {"n": COUNT, "std": SCALE, "dim": COUNT, "centers": COUNT}, ()),
+    (data.load_toy, dict(name="moons", n_train=10, n_test=10), {"n_train": COUNT, "n_test": COUNT,
+     "seed": COUNT0, "noise": SCALE}, ("noise",)),
+    (data.add_label_noise, dict(y=np.array([0, 1, 2]), fraction=0.5, num_classes=3),
+     {"fraction": UNIT, "seed": COUNT0}, ("seed",)),
+    (data.DataLoader, dict(x=np.zeros((4, 2)), y=np.arange(4), batch_size=2), {"batch_size": COUNT,
+     "shuffle": FLAG, "drop_last": FLAG}, ()),
+]  # fmt: skip
+
+SWEEP = [
+    pytest.param(call, {**good, argument: value}, argument, id=f"{call.__name__}({argument}={value!r})")
+    for call, good, arguments, none_means_default in SIGNATURES
+    for argument, kind in arguments.items()
+    for value in BAD_VALUES[kind]
+    if not (value is None and argument in none_means_default)
+]
+
+
+@pytest.mark.parametrize("call, kwargs, argument", SWEEP)
+def test_every_argument_refuses_every_kind_of_bad_value_by_name_and_draws_nothing(call, kwargs, argument):
+    rng_state = ms.get_rng_state()
+    with pytest.raises(ArgumentError) as info:
+        call(**kwargs)
+    assert f"{argument} must" in str(info.value), info.value
+    assert np.array_equal(ms.get_rng_state(), rng_state)
+
+
+def test_the_sweep_covers_every_argument_with_every_bad_value_of_its_kind():
+    assert len(SWEEP) > 500
