@@ -80,6 +80,31 @@ def _uniform(shape, bound):
     return Parameter(backend.to_device(host))
 
 
+class _Journal:
+    """What the layers of one forward pass changed in place, so that a pass which raises
+    half-way (a later layer refusing the input) can be undone and leave no trace:
+    BatchNorm's running statistics and counter, and the random stream Dropout draws from."""
+
+    def __init__(self):
+        self.arrays, self.rng_state = [], None
+
+    def keep(self, *arrays):
+        self.arrays.extend((a, a.copy()) for a in arrays)
+
+    def keep_rng(self):
+        if self.rng_state is None:
+            self.rng_state = rng.generator().bit_generator.state
+
+    def undo(self):
+        for array, saved in reversed(self.arrays):
+            array[...] = saved
+        if self.rng_state is not None:
+            rng.generator().bit_generator.state = self.rng_state
+
+
+_journal: _Journal | None = None  # open while the outermost module call runs
+
+
 def _raw_input(value) -> str | None:
     """What ``value`` is, in words, if it is raw data (an array or a list) rather than a Tensor."""
     if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
@@ -158,7 +183,17 @@ class Module:
                 f"{self._short_name()}: takes one input Tensor, got {len(args)} "
                 f"positional and {len(kwargs)} keyword arguments"
             )
-        return self.forward(*args, **kwargs)
+        global _journal
+        if _journal is not None:  # called from inside another module: the outermost call keeps it
+            return self.forward(*args, **kwargs)
+        _journal = journal = _Journal()
+        try:
+            return self.forward(*args, **kwargs)
+        except BaseException:
+            journal.undo()  # a refused pass changes nothing
+            raise
+        finally:
+            _journal = None
 
     def _short_name(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
@@ -458,6 +493,8 @@ class _BatchNorm(Module):
                 f"{self.num_features} channels in dimension 1, got shape {x.shape}"
             )
         update = self.training and not _batchnorm_stats_frozen
+        if update and _journal is not None:
+            _journal.keep(self.running_mean, self.running_var, self.num_batches_tracked)
         out = F.batch_norm(
             x,
             self.running_mean,
@@ -506,6 +543,8 @@ class Dropout(Module):
         self.p = _probability("Dropout", "p", p)
 
     def forward(self, x):
+        if self.training and self.p > 0 and _journal is not None:
+            _journal.keep_rng()
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):

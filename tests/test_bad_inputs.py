@@ -44,11 +44,16 @@ def world(tmp_path, monkeypatch):
     np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
     (tmp_path / "a_folder").mkdir()
     conv, cnn1d, cnn2d = nn.Conv2d(3, 4, 3), models.CNN1d(), models.CNN2d(image_size=8)
+    # BatchNorm and Dropout change state before the last layer can refuse the input
+    late = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout(0.5), nn.Flatten(), nn.Linear(8, 3)
+    )
     w = SimpleNamespace(
         model=model,
         conv=conv,
         cnn1d=cnn1d,
         cnn2d=cnn2d,
+        late=late,
         state=model.state_dict(),  # a good state for load_state_dict cases to damage
         x=x,
         features=np.linspace(0, 1, 12, dtype=np.float32).reshape(6, 2),
@@ -63,7 +68,7 @@ def world(tmp_path, monkeypatch):
 def snapshot(w):
     arrays = {f"state {k}": v for k, v in w.model.state_dict().items()}
     arrays.update({f"grad {k}": np.array(p.grad) for k, p in w.model.named_parameters()})
-    for name in ("conv", "cnn1d", "cnn2d"):
+    for name in ("conv", "cnn1d", "cnn2d", "late"):
         arrays.update({f"{name} {k}": v for k, v in getattr(w, name).state_dict().items()})
     arrays.update({
         "x": w.x.numpy(), "x.grad": np.array(w.x.grad), "features": w.features.copy(),
@@ -189,6 +194,10 @@ FORWARD = [
     case("CNN1d given length 41", lambda w: w.cnn1d(ms.Tensor(np.zeros((2, 41)))), ValueError, "length=40"),
     case("CNN2d given 9x9 images", lambda w: w.cnn2d(ms.Tensor(np.zeros((2, 1, 9, 9)))), ValueError,
          "image_size=8"),
+    case("refused by the last layer, after BatchNorm and Dropout ran",
+         lambda w: w.late(ms.Tensor(np.ones((2, 1, 5, 5)))), ValueError, "8 features"),
+    case("refused by a deeper conv, after BatchNorm ran",
+         lambda w: nn.Sequential(w.late[1], w.conv)(ms.Tensor(np.ones((2, 2, 4, 4)))), ValueError, "C = 3"),
     case("MaxPool2d kernel larger than input", lambda w: nn.MaxPool2d(5)(ms.Tensor(np.zeros((1, 1, 4, 4)))),
          ValueError, "kernel"),
 ]  # fmt: skip

@@ -394,3 +394,16 @@ def test_load_state_dict_accepts_exact_conversions(float64):
     model.load_state_dict(state)
     np.testing.assert_array_equal(model[0].bias.numpy(), [1.0, 2.0, 3.0, 4.0])
     assert int(model[1].num_batches_tracked) == 5 and model[1].num_batches_tracked.dtype == np.int64
+
+
+def test_a_forward_pass_refused_half_way_leaves_batchnorm_statistics_and_the_random_stream_alone():
+    # BatchNorm and Dropout run and change their state; only then does the last layer refuse
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(5, 3))
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="5 features"):
+        model(ms.Tensor(np.random.default_rng(0).standard_normal((6, 4))))
+    _assert_unchanged(model, before)
+    assert int(model[0].num_batches_tracked) == 0
+    mended = nn.Sequential(model[0], model[1], nn.Linear(4, 3))  # the same input now passes, counted once
+    mended(ms.Tensor(np.random.default_rng(0).standard_normal((6, 4))))
+    assert int(model[0].num_batches_tracked) == 1
