@@ -138,7 +138,10 @@ def save(obj, path) -> None:
     leaves nothing behind."""
     path = _file_path("ms.save", path)
     entries = {_MARKER: np.array(FORMAT)}
-    _flatten(obj, "", entries)  # every refusal happens here, before a file is touched
+    try:
+        _flatten(obj, "", entries)  # every refusal happens here, before a file is touched
+    except RecursionError:
+        raise ArgumentError("ms.save: obj is nested too deeply to store (Python's recursion limit)") from None
     partial = f"{path}.partial"
     try:
         with open(partial, "wb") as file:  # a file object: np.savez would otherwise append ".npz"
@@ -178,6 +181,8 @@ def _unflatten(entries: dict):
             if array.ndim != 0 or array.dtype.kind not in "iu":
                 raise ValueError(f"container entry {name!r} must hold its length")
             size = int(array)
+            if not 0 <= size <= len(entries):  # a damaged length must not allocate without bound
+                raise ValueError(f"container entry {name!r} claims {size} items")
             nodes[path] = (tag, {} if tag == "dict" else [None] * size, size)
         elif tag in ("array", "none", "bool", "int", "float", "str"):
             nodes[path] = ("leaf", _decode_leaf(tag, array), None)

@@ -1,5 +1,7 @@
 """ms.save / ms.load, and resuming training from a checkpoint bit for bit."""
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -250,3 +252,21 @@ def test_any_non_empty_unicode_key_without_nul_round_trips(tmp_path_factory, key
     path = tmp_path_factory.mktemp("keys") / "k.npz"
     ms.save(obj, path)
     assert ms.load(path) == obj
+
+
+def test_save_refuses_nesting_deeper_than_python_can_follow_and_writes_no_file(tmp_path):
+    deep = inner = {}
+    for _ in range(sys.getrecursionlimit() + 10):
+        inner["a"] = {}
+        inner = inner["a"]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ms.save(deep, tmp_path / "deep.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_refuses_a_container_length_that_the_file_cannot_hold(tmp_path):
+    # a damaged length must be an error, not an attempt to allocate a list of 10**12 items
+    np.savez(tmp_path / "forged.npz", __minisam__=np.array("minisam-checkpoint-1"),
+             **{"dict:": np.array(1), "list:a": np.array(10**12)})  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"forged\.npz.*claims 1000000000000 items"):
+        ms.load(tmp_path / "forged.npz")
