@@ -57,11 +57,7 @@ def batchnorm_stats_frozen() -> bool:
 
 # ---- Parameter and Module --------------------------------------------------------------
 # (imported here rather than at the top, which other branches are editing; move it up on merge)
-from .checks import ArgumentError  # noqa: E402
-from .checks import count as _count  # noqa: E402
-from .checks import flag as _flag  # noqa: E402
-from .checks import number as _number  # noqa: E402
-from .checks import probability as _probability  # noqa: E402
+from . import checks  # noqa: E402
 
 
 class Parameter(Tensor):
@@ -229,7 +225,7 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     def train(self, mode: bool = True):
-        mode = _flag(f"{type(self).__name__}.train", "mode", mode)
+        mode = checks.flag(f"{type(self).__name__}.train", "mode", mode)
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
@@ -266,7 +262,7 @@ class Module:
         checked before anything is changed, and the error names the offending key.
         """
         if not isinstance(state, dict):
-            raise ArgumentError(
+            raise checks.ArgumentError(
                 f"load_state_dict: state must be a dict of arrays (from state_dict()), "
                 f"got {type(state).__name__}"
             )
@@ -281,7 +277,7 @@ class Module:
             value = _lossless(name, state[name], target)
             problem = module._state_problem(local, value)
             if problem:
-                raise ArgumentError(f"load_state_dict: {name!r} {problem}")
+                raise checks.ArgumentError(f"load_state_dict: {name!r} {problem}")
             converted[name] = backend.to_device(value)
         for name, _, _, target in entries:  # everything checked: now change
             target[...] = converted[name]
@@ -301,7 +297,7 @@ class Module:
 
 
 def _lossless(name, value, target) -> np.ndarray:
-    """``value`` as a host array of ``target``'s shape and dtype, or an ArgumentError naming
+    """``value`` as a host array of ``target``'s shape and dtype, or an checks.ArgumentError naming
     ``name``: a checkpoint that cannot be read exactly must not be read at all."""
     want = np.dtype(target.dtype)
     where = f"load_state_dict: {name!r}"
@@ -310,33 +306,33 @@ def _lossless(name, value, target) -> np.ndarray:
     try:
         array = np.asarray(backend.to_host(value))
     except Exception as err:  # anything NumPy cannot even hold as an array
-        raise ArgumentError(f"{where} is not an array ({type(value).__name__}: {err})") from None
+        raise checks.ArgumentError(f"{where} is not an array ({type(value).__name__}: {err})") from None
     if array.dtype.kind not in "iuf":
-        raise ArgumentError(
+        raise checks.ArgumentError(
             f"{where} must hold real numbers for the model's {want} {_noun(want)}, got "
             f"{_describe(value, array)}"
         )
     if array.shape != tuple(target.shape):
-        raise ArgumentError(
+        raise checks.ArgumentError(
             f"{where} has shape {array.shape} in the state, "
             f"but the model's {name!r} has shape {tuple(target.shape)}"
         )
     if want.kind == "f":
         if not np.isfinite(array).all():
-            raise ArgumentError(f"{where} holds NaN or infinite values; the model's values must be finite")
+            raise checks.ArgumentError(f"{where} holds NaN or infinite values; model values must be finite")
         with np.errstate(over="ignore"):  # an overflow is caught just below, by name
             converted = array.astype(want)
         if not np.isfinite(converted).all():
-            raise ArgumentError(f"{where} holds values too large for {want} (they would become infinite)")
+            raise checks.ArgumentError(f"{where} holds values too large for {want} (they would become inf)")
         return converted
     if array.dtype.kind == "f":  # an integer target (a counter)
         example = f" such as {array.flat[0]!r}" if array.size else ""
-        raise ArgumentError(
+        raise checks.ArgumentError(
             f"{where} must hold integers for the model's {want} counter, got {array.dtype}{example}"
         )
     limits = np.iinfo(want)
     if array.size and (array.min() < limits.min or array.max() > limits.max):
-        raise ArgumentError(f"{where} holds integers outside the range of {want}")
+        raise checks.ArgumentError(f"{where} holds integers outside the range of {want}")
     return array.astype(want)
 
 
@@ -355,8 +351,8 @@ def _ints(who, name, value, dims, minimum):
     """An int, or ``dims`` ints, each >= ``minimum``, as a tuple of length ``dims``."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
     if len(items) != dims:
-        raise ArgumentError(f"{who}: {name} must be an integer or {dims} integers, got {value!r}")
-    return tuple(_count(who, name, v, minimum) for v in items)
+        raise checks.ArgumentError(f"{who}: {name} must be an integer or {dims} integers, got {value!r}")
+    return tuple(checks.count(who, name, v, minimum) for v in items)
 
 
 class Linear(Module):
@@ -366,9 +362,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        self.in_features = _count("Linear", "in_features", in_features, 1)
-        self.out_features = _count("Linear", "out_features", out_features, 1)
-        bias = _flag("Linear", "bias", bias)
+        self.in_features = checks.count("Linear", "in_features", in_features, 1)
+        self.out_features = checks.count("Linear", "out_features", out_features, 1)
+        bias = checks.flag("Linear", "bias", bias)
         bound = 1 / math.sqrt(self.in_features)
         self.weight = _uniform((self.out_features, self.in_features), bound)
         self.bias = _uniform((self.out_features,), bound) if bias else None
@@ -393,12 +389,12 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         who = type(self).__name__
-        self.in_channels = _count(who, "in_channels", in_channels, 1)
-        self.out_channels = _count(who, "out_channels", out_channels, 1)
+        self.in_channels = checks.count(who, "in_channels", in_channels, 1)
+        self.out_channels = checks.count(who, "out_channels", out_channels, 1)
         self.kernel_size = _ints(who, "kernel_size", kernel_size, self.dims, 1)
         stride = _ints(who, "stride", stride, self.dims, 1)
         padding = _ints(who, "padding", padding, self.dims, 0)
-        bias = _flag(who, "bias", bias)
+        bias = checks.flag(who, "bias", bias)
         # F.conv1d takes plain ints, F.conv2d ints or pairs
         self.stride, self.padding = (stride[0], padding[0]) if self.dims == 1 else (stride, padding)
         fan_in = self.in_channels * math.prod(self.kernel_size)
@@ -474,10 +470,10 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
         who = type(self).__name__
-        self.num_features = _count(who, "num_features", num_features, 1)
-        self.eps = _number(who, "eps", eps, 0.0, above=True)
-        self.momentum = _number(who, "momentum", momentum, 0.0, 1.0)
-        affine = _flag(who, "affine", affine)
+        self.num_features = checks.count(who, "num_features", num_features, 1)
+        self.eps = checks.number(who, "eps", eps, 0.0, above=True)
+        self.momentum = checks.number(who, "momentum", momentum, 0.0, 1.0)
+        affine = checks.flag(who, "affine", affine)
         xp, dtype = backend.xp, get_default_dtype()
         self.weight = Parameter(xp.ones(self.num_features, dtype=dtype)) if affine else None
         self.bias = Parameter(xp.zeros(self.num_features, dtype=dtype)) if affine else None
@@ -540,7 +536,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        self.p = _probability("Dropout", "p", p)
+        self.p = checks.probability("Dropout", "p", p)
 
     def forward(self, x):
         if self.training and self.p > 0 and _journal is not None:
@@ -567,7 +563,7 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        self.negative_slope = _number("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope = checks.number("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -601,8 +597,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim = _count("Flatten", "start_dim", start_dim, None)
-        self.end_dim = _count("Flatten", "end_dim", end_dim, None)
+        self.start_dim = checks.count("Flatten", "start_dim", start_dim, None)
+        self.end_dim = checks.count("Flatten", "end_dim", end_dim, None)
 
     def forward(self, x):
         # dimensions count from the end when negative, as in Python indexing; out of
@@ -632,7 +628,7 @@ class Sequential(Module):
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
-                raise ArgumentError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
+                raise checks.ArgumentError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
             self._modules[str(i)] = m
 
     def forward(self, x):
