@@ -549,3 +549,44 @@ def test_every_argument_refuses_every_kind_of_bad_value_by_name_and_draws_nothin
 
 def test_the_sweep_covers_every_argument_with_every_bad_value_of_its_kind():
     assert len(SWEEP) > 500
+
+
+# ---- edge values that are valid: accepted, and stored as the plain Python value ------------
+@pytest.mark.parametrize(
+    "build, check",
+    [
+        (lambda: nn.Linear(np.int64(3), np.int32(2)), lambda m: (m.in_features, m.out_features) == (3, 2)),
+        (lambda: nn.Linear(3, 2, bias=np.bool_(False)), lambda m: m.bias is None),
+        (lambda: nn.Dropout(0), lambda m: m.p == 0.0 and type(m.p) is float),
+        (lambda: nn.Dropout(np.float32(0.25)), lambda m: m.p == 0.25 and type(m.p) is float),
+        (lambda: nn.BatchNorm1d(3, momentum=0), lambda m: m.momentum == 0.0),
+        (lambda: nn.BatchNorm1d(3, momentum=1), lambda m: m.momentum == 1.0),
+        (lambda: nn.BatchNorm2d(3, eps=np.array(1e-3)), lambda m: m.eps == 1e-3 and type(m.eps) is float),
+        (lambda: nn.Conv2d(3, 4, [3, 5], stride=(1, 2), padding=[0, 1]),
+         lambda m: (m.kernel_size, m.stride, m.padding) == ((3, 5), (1, 2), (0, 1))),
+        (lambda: nn.Conv1d(3, 4, (5,), stride=2), lambda m: (m.kernel_size, m.stride) == ((5,), 2)),
+        (lambda: nn.MaxPool2d((2, 3)), lambda m: (m.kernel_size, m.stride) == ((2, 3), None)),
+        (lambda: nn.LeakyReLU(-0.5), lambda m: m.negative_slope == -0.5),
+        (lambda: nn.Flatten(-3, -1), lambda m: (m.start_dim, m.end_dim) == (-3, -1)),
+        (lambda: models.MLP((4, 8, 2)), lambda m: m.sizes == [4, 8, 2]),
+        (lambda: models.MLP(np.array([4, 8, 2])), lambda m: m.sizes == [4, 8, 2]),
+        (lambda: models.MLP(range(4, 1, -1), activation="Tanh"), lambda m: isinstance(m[1], nn.Tanh)),
+        (lambda: models.MLP([4, 8, 2], activation=nn.Sigmoid), lambda m: isinstance(m[1], nn.Sigmoid)),
+        (lambda: models.CNN2d(image_size=2, channels=[8]), lambda m: m[-1].in_features == 8),
+        (lambda: models.CNN1d(length=1), lambda m: m.length == 1),
+        (lambda: data.DataLoader(np.zeros((3, 2)), [0, 1, 2], batch_size=np.int32(5)), lambda d: len(d) == 1),
+        (lambda: data.load_toy("MOONS", n_train=3, n_test=2), lambda d: d.name == "moons"),
+        (lambda: data.add_label_noise([0, 1, 1], 1, 2, seed=np.uint8(3)), lambda r: r[1].all()),
+        (lambda: data.gaussian_blobs(4, centers=np.int64(2), std=0),
+         lambda r: len(np.unique(r[0], axis=0)) == 2),
+    ],
+)  # fmt: skip
+def test_valid_edge_values_are_accepted_as_plain_python_values(build, check):
+    assert check(build())
+
+
+def test_numpy_integer_seeds_are_seeds():
+    ms.manual_seed(np.uint64(7))
+    a = ms.rng.generator().random()
+    ms.manual_seed(7)
+    assert ms.rng.generator().random() == a
