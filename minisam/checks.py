@@ -68,16 +68,16 @@ def number(who: str, name: str, value, minimum=None, maximum=None, *, above=Fals
     return plain
 
 
-def count(who: str, name: str, value, minimum: int = 0, maximum: int | None = None) -> int:
+def count(who: str, name: str, value, minimum: int | None = 0, maximum: int | None = None) -> int:
     """``value`` as an int, checked: an integer (Python or NumPy, not bool, not 3.0) in
-    ``[minimum, maximum]``."""
+    ``[minimum, maximum]`` (``minimum=None``: no lower bound, e.g. a dimension index)."""
     plain = _plain(value)
-    bounds = _bounds(minimum, maximum, False)
+    expected = f"an integer {_bounds(minimum, maximum, False)}".strip()
     if isinstance(plain, bool) or not isinstance(plain, numbers.Integral):
-        raise ArgumentError(f"{_prefix(who)}{name} must be an integer {bounds}, got {value!r}")
+        raise ArgumentError(f"{_prefix(who)}{name} must be {expected}, got {value!r}")
     plain = int(plain)
-    if plain < minimum or (maximum is not None and plain > maximum):
-        raise ArgumentError(f"{_prefix(who)}{name} must be an integer {bounds}, got {value!r}")
+    if (minimum is not None and plain < minimum) or (maximum is not None and plain > maximum):
+        raise ArgumentError(f"{_prefix(who)}{name} must be {expected}, got {value!r}")
     return plain
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, rng
+from . import backend, checks, rng
 from .tensor import Tensor
 
 SPLIT_SEED = 0  # the fixed seed of every data-set split made here (digits test set, validation)
@@ -143,6 +143,8 @@ def load_mnist1d(validation=0, standardize=True, channels=False) -> Dataset:
     divides by the standard deviation of the (remaining) training values -- one scalar
     each. Inputs are ``(N, 40)``, or ``(N, 1, 40)`` with ``channels=True`` for Conv1d.
     """
+    standardize = checks.flag("load_mnist1d", "standardize", standardize)
+    channels = checks.flag("load_mnist1d", "channels", channels)
     arrays = _load_npz("mnist1d.npz", ("x_train", "y_train", "x_test", "y_test"))
     ds = _finish(
         "mnist1d", arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
@@ -170,6 +172,7 @@ def load_digits(validation=0, standardize=True) -> Dataset:
     0..16 (as float32). Images are ``(N, 1, 8, 8)``, ready for Conv2d; flattening is the
     model's job.
     """
+    standardize = checks.flag("load_digits", "standardize", standardize)
     arrays = _load_npz("digits.npz", ("images", "labels"))
     images, labels = arrays["images"][:, None, :, :], arrays["labels"]
     order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
@@ -194,21 +197,27 @@ class DataLoader:
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = True, drop_last: bool = False):
-        x, y = backend.to_host(_raw(x)), backend.to_host(_raw(y))
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = checks.count("DataLoader", "batch_size", batch_size, 1)
+        shuffle = checks.flag("DataLoader", "shuffle", shuffle)
+        drop_last = checks.flag("DataLoader", "drop_last", drop_last)
+        x, y = np.asarray(backend.to_host(_raw(x))), np.asarray(backend.to_host(_raw(y)))
+        if x.ndim < 1 or x.dtype.kind not in "fiu":
+            raise checks.ArgumentError(
+                f"DataLoader: inputs x must be a numeric array with one row per example, "
+                f"got {x.dtype} of shape {x.shape}"
+            )
         if y.ndim != 1:
             raise ValueError(f"labels y must be 1-D (one class index per example), got shape {y.shape}")
         if y.dtype.kind not in "iu":
             raise TypeError(f"labels y must be integers (class indices), got dtype {y.dtype}")
         if len(x) != len(y):
             raise ValueError(f"x and y must hold the same number of examples, got {len(x)} and {len(y)}")
+        if len(y) == 0:
+            raise ValueError(
+                "DataLoader: x and y hold no examples; an epoch over them would train on nothing"
+            )
         self.x, self.y = x, y.astype(np.int64)
-        self.batch_size, self.shuffle, self.drop_last = (
-            int(batch_size),
-            bool(shuffle),
-            bool(drop_last),
-        )
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self._device = None  # (backend name, x on device, y on device)
 
     def __len__(self) -> int:
@@ -232,18 +241,6 @@ def _raw(a):
 
 
 # ---- toy data sets ----------------------------------------------------------------------
-def _check_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_scale(name, value):
-    if not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
 def _split_evenly(n, parts):
     """Sizes of ``parts`` groups that sum to ``n`` and differ by at most one."""
     return [n // parts + (1 if k < n % parts else 0) for k in range(parts)]
@@ -259,7 +256,7 @@ def two_moons(n: int = 200, noise: float = 0.1):
 
     Returns ``(x (n, 2) float32, y (n,) int64)`` drawn from the library generator.
     """
-    n, noise = _check_count("n", n, 2), _check_scale("noise", noise)
+    n, noise = checks.count("two_moons", "n", n, 2), checks.number("two_moons", "noise", noise, 0.0)
     gen = rng.generator()
     upper, lower = _split_evenly(n, 2)
     angle_u, angle_l = gen.uniform(0, np.pi, upper), gen.uniform(0, np.pi, lower)
@@ -277,8 +274,8 @@ def spirals(n: int = 300, classes: int = 3, noise: float = 0.2):
     Arm k has angles t·4 + 2πk/classes + noise for radii t in [0, 1]; ``noise`` is the
     standard deviation of the angular jitter. Returns ``(x (n, 2) float32, y (n,) int64)``.
     """
-    n, classes = _check_count("n", n, 1), _check_count("classes", classes, 2)
-    noise = _check_scale("noise", noise)
+    n, classes = checks.count("spirals", "n", n, 1), checks.count("spirals", "classes", classes, 2)
+    noise = checks.number("spirals", "noise", noise, 0.0)
     gen = rng.generator()
     xs, ys = [], []
     for k, size in enumerate(_split_evenly(n, classes)):
@@ -295,16 +292,22 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
     ``centers`` is a number of clusters (their centres drawn uniformly from [-5, 5]^dim)
     or an array ``(k, dim)`` of centres. Returns ``(x (n, dim) float32, y (n,) int64)``.
     """
-    n, std = _check_count("n", n, 1), _check_scale("std", std)
+    n = checks.count("gaussian_blobs", "n", n, 1)
+    std = checks.number("gaussian_blobs", "std", std, 0.0)
+    dim = checks.count("gaussian_blobs", "dim", dim, 1)
     gen = rng.generator()
-    if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
-        k = _check_count("centers", centers, 1)
-        centers = gen.uniform(-5.0, 5.0, size=(k, _check_count("dim", dim, 1)))
-    centers = np.asarray(centers, dtype=np.float64)
-    if centers.ndim != 2 or len(centers) < 1:
-        raise ValueError(
-            f"centers must be a number of clusters or an array (k, dim) of centres, got shape {centers.shape}"
+    if isinstance(centers, (int, np.integer)):  # a count (bool is refused by checks.count)
+        k = checks.count("gaussian_blobs", "centers", centers, 1)
+        centers = gen.uniform(-5.0, 5.0, size=(k, dim))
+    centers = np.asarray(backend.to_host(_raw(centers)))
+    if centers.dtype.kind not in "fiu" or centers.ndim != 2 or centers.size == 0:
+        raise checks.ArgumentError(
+            "gaussian_blobs: centers must be a number of clusters or an array (k, dim) of centres, "
+            f"got {centers.dtype} of shape {centers.shape}"
         )
+    if not np.isfinite(centers).all():
+        raise checks.ArgumentError("gaussian_blobs: centers must be finite, got NaN or infinite entries")
+    centers = centers.astype(np.float64)
     sizes = _split_evenly(n, len(centers))
     dim = centers.shape[1]
     clusters = zip(centers, sizes, strict=True)
@@ -324,9 +327,12 @@ def load_toy(name: str, n_train: int = 500, n_test: int = 500, seed: int = 0, no
     stream is untouched. ``noise`` overrides the generator's noise (std for blobs).
     Inputs are left unstandardised: they are already of order one.
     """
-    if name not in TOY_SETS:
-        raise ValueError(f"unknown toy data set {name!r}; expected one of {', '.join(TOY_SETS)}")
-    n_train, n_test = _check_count("n_train", n_train), _check_count("n_test", n_test)
+    name = checks.choice("load_toy", "name", name, TOY_SETS)
+    n_train = checks.count("load_toy", "n_train", n_train, 1)
+    n_test = checks.count("load_toy", "n_test", n_test, 1)
+    seed = checks.count("load_toy", "seed", seed)
+    if noise is not None:
+        noise = checks.number("load_toy", "noise", noise, 0.0)
     n = n_train + n_test
     saved = rng.get_rng_state()
     rng.manual_seed(seed)
@@ -357,9 +363,10 @@ def add_label_noise(y, fraction: float, num_classes: int, seed: int | None = Non
     y = np.asarray(backend.to_host(_raw(y)))
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise ValueError(f"y must be a 1-D integer array of class indices, got {y.dtype} of shape {y.shape}")
-    num_classes = _check_count("num_classes", num_classes, 2)
-    if not isinstance(fraction, (int, float, np.integer, np.floating)) or not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    num_classes = checks.count("add_label_noise", "num_classes", num_classes, 2)
+    fraction = checks.probability("add_label_noise", "fraction", fraction, allow_one=True)
+    if seed is not None:
+        seed = checks.count("add_label_noise", "seed", seed)
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"labels must lie in [0, {num_classes - 1}] for num_classes={num_classes}, "
@@ -367,7 +374,7 @@ def add_label_noise(y, fraction: float, num_classes: int, seed: int | None = Non
         )
     gen = rng.generator() if seed is None else np.random.default_rng(seed)
     n = len(y)
-    count = int(math.floor(float(fraction) * n + 0.5))
+    count = int(math.floor(fraction * n + 0.5))
     flipped = gen.choice(n, size=count, replace=False)
     # adding 1..K-1 modulo K reaches every other class exactly once: uniform and never the same
     shift = gen.integers(1, num_classes, size=count)

@@ -14,20 +14,35 @@ PyTorch one to one.
 
 from __future__ import annotations
 
-from . import nn
+import numpy as np
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+from . import checks, nn
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
 
 
-def _activation(activation):
+def _activation(who, activation):
+    """The activation as a Module class: a name from ``_ACTIVATIONS`` or a Module subclass."""
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation
     if isinstance(activation, str):
-        try:
-            return _ACTIVATIONS[activation.lower()]
-        except KeyError:
-            raise ValueError(
-                f"unknown activation {activation!r}; expected one of {sorted(_ACTIVATIONS)} or a Module class"
-            ) from None
-    return activation
+        return _ACTIVATIONS[checks.choice(who, "activation", activation, list(_ACTIVATIONS))]
+    names = ", ".join(repr(n) for n in _ACTIVATIONS)
+    raise checks.ArgumentError(
+        f"{who}: activation must be one of {names} or an nn.Module subclass, got {activation!r}"
+    )
+
+
+def _sizes(who, name, values, minimum_length):
+    """A list or tuple of integers >= 1 (layer widths, channel counts), checked one by one."""
+    one_dimensional = isinstance(values, np.ndarray) and values.ndim == 1
+    if not (isinstance(values, (list, tuple, range)) or one_dimensional):
+        raise checks.ArgumentError(f"{who}: {name} must be a list of integers >= 1, got {values!r}")
+    if len(values) < minimum_length:
+        raise checks.ArgumentError(
+            f"{who}: {name} needs at least {minimum_length} entries, got {list(values)!r}"
+        )
+    return [checks.count(who, f"{name}[{i}]", v, 1) for i, v in enumerate(values)]
 
 
 class MLP(nn.Sequential):
@@ -38,10 +53,13 @@ class MLP(nn.Sequential):
     """
 
     def __init__(self, sizes, activation="relu", dropout: float = 0.0):
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2:
-            raise ValueError(f"MLP needs at least an input and an output size, got {sizes}")
-        make_activation = _activation(activation)
+        """``activation``: "relu", "tanh", "sigmoid", "leaky_relu" or an nn.Module subclass;
+        ``dropout``: the probability of a Dropout after each hidden activation (0: none)."""
+        # every argument is checked before the first layer draws its weights, so a refused
+        # model leaves the random stream where it was
+        sizes = _sizes("MLP", "sizes", sizes, 2)
+        make_activation = _activation("MLP", activation)
+        dropout = checks.probability("MLP", "dropout", dropout)
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             layers.append(nn.Linear(n_in, n_out))
@@ -76,7 +94,12 @@ class CNN1d(nn.Sequential):
         channels=(16, 32),
         batch_norm: bool = False,
     ):
-        layers, c_in, size = [], int(in_channels), int(length)
+        in_channels = checks.count("CNN1d", "in_channels", in_channels, 1)
+        length = checks.count("CNN1d", "length", length, 1)
+        num_classes = checks.count("CNN1d", "num_classes", num_classes, 1)
+        channels = _sizes("CNN1d", "channels", channels, 1)
+        batch_norm = checks.flag("CNN1d", "batch_norm", batch_norm)
+        layers, c_in, size = [], in_channels, length
         for i, c_out in enumerate(channels):
             kernel, padding = (5, 2) if i == 0 else (3, 1)
             layers.append(nn.Conv1d(c_in, c_out, kernel, stride=2, padding=padding))
@@ -87,11 +110,15 @@ class CNN1d(nn.Sequential):
             c_in = c_out
         layers += [nn.Flatten(), nn.Linear(c_in * size, num_classes)]
         super().__init__(*layers)
-        self.in_channels = int(in_channels)
+        self.in_channels, self.length = in_channels, length
 
     def forward(self, x):
         if x.ndim == 2:
             x = x.reshape(x.shape[0], self.in_channels, -1)
+        if x.ndim == 3 and x.shape[-1] != self.length:  # say it here, not as a Linear size mismatch
+            raise ValueError(
+                f"CNN1d(length={self.length}): expected signals of length {self.length}, got shape {x.shape}"
+            )
         return super().forward(x)
 
 
@@ -113,7 +140,18 @@ class CNN2d(nn.Sequential):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ):
-        layers, c_in, size = [], int(in_channels), int(image_size)
+        in_channels = checks.count("CNN2d", "in_channels", in_channels, 1)
+        image_size = checks.count("CNN2d", "image_size", image_size, 1)
+        num_classes = checks.count("CNN2d", "num_classes", num_classes, 1)
+        channels = _sizes("CNN2d", "channels", channels, 1)
+        batch_norm = checks.flag("CNN2d", "batch_norm", batch_norm)
+        dropout = checks.probability("CNN2d", "dropout", dropout)
+        if image_size < 2 ** len(channels):
+            raise checks.ArgumentError(
+                f"CNN2d: image_size must be >= {2 ** len(channels)} for {len(channels)} 2x2 poolings "
+                f"(one per entry of channels), got {image_size}"
+            )
+        layers, c_in, size = [], in_channels, image_size
         for c_out in channels:
             layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
             if batch_norm:
@@ -121,16 +159,19 @@ class CNN2d(nn.Sequential):
             layers += [nn.ReLU(), nn.MaxPool2d(2)]
             size //= 2
             c_in = c_out
-        if size < 1:
-            raise ValueError(f"CNN2d: image_size {image_size} is too small for {len(channels)} 2x2 poolings")
         layers.append(nn.Flatten())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(c_in * size * size, num_classes))
         super().__init__(*layers)
-        self.image_size = int(image_size)
+        self.image_size = image_size
 
     def forward(self, x):
         if x.ndim == 3:  # (N, H, W): one channel
             x = x.reshape(x.shape[0], 1, *x.shape[1:])
+        if x.ndim == 4 and x.shape[2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"CNN2d(image_size={self.image_size}): expected {self.image_size}x{self.image_size} "
+                f"images, got shape {x.shape}"
+            )
         return super().forward(x)

@@ -100,6 +100,10 @@ class frozen_relu_pattern:
 
 
 # ---- Parameter and Module --------------------------------------------------------------
+# (imported here rather than at the top, which other branches are editing; move it up on merge)
+from . import checks  # noqa: E402
+
+
 class Parameter(Tensor):
     """A Tensor that a Module registers as a learnable parameter (requires_grad=True)."""
 
@@ -116,9 +120,48 @@ def _uniform(shape, bound):
     return Parameter(backend.to_device(host))
 
 
+class _Journal:
+    """What the layers of one forward pass changed in place, so that a pass which raises
+    half-way (a later layer refusing the input) can be undone and leave no trace:
+    BatchNorm's running statistics and counter, and the random stream Dropout draws from."""
+
+    def __init__(self):
+        self.arrays, self.rng_state = [], None
+
+    def keep(self, *arrays):
+        self.arrays.extend((a, a.copy()) for a in arrays)
+
+    def keep_rng(self):
+        if self.rng_state is None:
+            self.rng_state = rng.generator().bit_generator.state
+
+    def undo(self):
+        for array, saved in reversed(self.arrays):
+            array[...] = saved
+        if self.rng_state is not None:
+            rng.generator().bit_generator.state = self.rng_state
+
+
+_journal: _Journal | None = None  # open while the outermost module call runs
+
+
+def _raw_input(value) -> str | None:
+    """What ``value`` is, in words, if it is raw data (an array or a list) rather than a Tensor."""
+    if isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy"):
+        return f"a {type(value).__module__.split('.')[0]}.ndarray of shape {value.shape}"
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, Tensor) for v in value):
+        return f"a {type(value).__name__}"
+    if isinstance(value, np.generic):
+        return f"a NumPy scalar ({type(value).__name__})"
+    return None
+
+
 class Module:
     """Base class of layers and models. Subclasses assign Parameters, Modules and (via
     ``register_buffer``) buffers in ``__init__`` and define ``forward``."""
+
+    # Built-in layers take exactly one Tensor; __call__ refuses anything else for them.
+    _takes_one_tensor = False
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -161,7 +204,39 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        # Raw arrays are refused here, at the door, rather than deep inside an op as an
+        # AttributeError about ``.data``: the fix (wrap it in a Tensor) is the user's to make.
+        for position, value in enumerate(args):
+            if isinstance(value, Tensor):
+                continue
+            raw = _raw_input(value)
+            if raw is None and self._takes_one_tensor:
+                raw = f"a {type(value).__name__}"
+            if raw is not None:
+                which = "input" if len(args) == 1 else f"input {position}"
+                raise TypeError(
+                    f"{self._short_name()}: {which} must be an ms.Tensor, got {raw}; "
+                    "wrap it: model(ms.Tensor(x))"
+                )
+        if self._takes_one_tensor and (len(args) != 1 or kwargs):
+            raise TypeError(
+                f"{self._short_name()}: takes one input Tensor, got {len(args)} "
+                f"positional and {len(kwargs)} keyword arguments"
+            )
+        global _journal
+        if _journal is not None:  # called from inside another module: the outermost call keeps it
+            return self.forward(*args, **kwargs)
+        _journal = journal = _Journal()
+        try:
+            return self.forward(*args, **kwargs)
+        except BaseException:
+            journal.undo()  # a refused pass changes nothing
+            raise
+        finally:
+            _journal = None
+
+    def _short_name(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
 
     # ---- walking the tree --------------------------------------------------------------
     def named_modules(self, prefix=""):
@@ -194,8 +269,9 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     def train(self, mode: bool = True):
+        mode = checks.flag(f"{type(self).__name__}.train", "mode", mode)
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self):
@@ -206,49 +282,53 @@ class Module:
             p.grad = None
 
     # ---- saving and loading ------------------------------------------------------------
-    def _state_items(self):
-        """(name, array) in PyTorch's state_dict order: each module's parameters, then
-        its buffers, then its children."""
+    def _state_entries(self):
+        """(dotted name, owning module, local name, array) in PyTorch's state_dict order:
+        each module's parameters, then its buffers, then its children."""
         for prefix, module in self.named_modules():
-            for name, p in module._parameters.items():
-                yield (f"{prefix}.{name}" if prefix else name), p.data
-            for name, b in module._buffers.items():
-                yield (f"{prefix}.{name}" if prefix else name), b
+            for table in (module._parameters, module._buffers):
+                for name, value in table.items():
+                    array = value.data if isinstance(value, Tensor) else value
+                    yield (f"{prefix}.{name}" if prefix else name), module, name, array
 
     def state_dict(self) -> dict:
         """Every parameter and buffer as a host NumPy copy, keyed by dotted name."""
-        return {name: np.array(backend.to_host(a), copy=True) for name, a in self._state_items()}
+        return {name: np.array(backend.to_host(a), copy=True) for name, _, _, a in self._state_entries()}
 
     def load_state_dict(self, state: dict) -> None:
         """Copy ``state`` into the parameters and buffers, in place.
 
-        Strict and atomic: every key must be present, no key may be extra, and every
-        shape must match; all of it is checked before anything is changed, and the error
-        names the offending key."""
+        Strict and atomic: every key must be present, no key may be extra, every value
+        must have the shape of its target and hold real numbers its dtype can take: no
+        2.7 → 2 for a counter, no complex → real, no NaN or infinity, nothing that
+        overflows (float64 values are rounded to a float32 model, as PyTorch does). Each
+        layer's own rules hold too (a running variance is never negative). All of it is
+        checked before anything is changed, and the error names the offending key.
+        """
         if not isinstance(state, dict):
-            raise TypeError(f"load_state_dict: expected a dict, got {type(state).__name__}")
-        targets = dict(self._state_items())
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
+            raise checks.ArgumentError(
+                f"load_state_dict: state must be a dict of arrays (from state_dict()), "
+                f"got {type(state).__name__}"
+            )
+        entries = list(self._state_entries())
+        names = {name for name, *_ in entries}
+        missing = [name for name, *_ in entries if name not in state]
+        unexpected = [k for k in state if k not in names]
         if missing or unexpected:
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
         converted = {}
-        for name, target in targets.items():
-            value = state[name]
-            shape = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
-            if shape != target.shape:
-                raise ValueError(
-                    f"load_state_dict: {name!r} has shape {shape} in the state, "
-                    f"but the model's {name!r} has shape {target.shape}"
-                )
-            try:
-                converted[name] = backend.to_device(value, target.dtype)
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"load_state_dict: {name!r} cannot be read as {target.dtype}: {err}"
-                ) from None
-        for name, target in targets.items():  # everything checked: now change
+        for name, module, local, target in entries:
+            value = _lossless(name, state[name], target)
+            problem = module._state_problem(local, value)
+            if problem:
+                raise checks.ArgumentError(f"load_state_dict: {name!r} {problem}")
+            converted[name] = backend.to_device(value)
+        for name, _, _, target in entries:  # everything checked: now change
             target[...] = converted[name]
+
+    def _state_problem(self, name: str, value: np.ndarray) -> str | None:
+        """A layer's own rule for a state entry (e.g. variances are >= 0): what is wrong, or None."""
+        return None
 
     def __repr__(self):
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
@@ -260,16 +340,78 @@ class Module:
         return ""
 
 
+def _lossless(name, value, target) -> np.ndarray:
+    """``value`` as a host array of ``target``'s shape and dtype, or an checks.ArgumentError naming
+    ``name``: a checkpoint that cannot be read exactly must not be read at all."""
+    want = np.dtype(target.dtype)
+    where = f"load_state_dict: {name!r}"
+    if isinstance(value, Tensor):
+        value = value.data
+    try:
+        array = np.asarray(backend.to_host(value))
+    except Exception as err:  # anything NumPy cannot even hold as an array
+        raise checks.ArgumentError(f"{where} is not an array ({type(value).__name__}: {err})") from None
+    if array.dtype.kind not in "iuf":
+        raise checks.ArgumentError(
+            f"{where} must hold real numbers for the model's {want} {_noun(want)}, got "
+            f"{_describe(value, array)}"
+        )
+    if array.shape != tuple(target.shape):
+        raise checks.ArgumentError(
+            f"{where} has shape {array.shape} in the state, "
+            f"but the model's {name!r} has shape {tuple(target.shape)}"
+        )
+    if want.kind == "f":
+        if not np.isfinite(array).all():
+            raise checks.ArgumentError(f"{where} holds NaN or infinite values; model values must be finite")
+        with np.errstate(over="ignore"):  # an overflow is caught just below, by name
+            converted = array.astype(want)
+        if not np.isfinite(converted).all():
+            raise checks.ArgumentError(f"{where} holds values too large for {want} (they would become inf)")
+        return converted
+    if array.dtype.kind == "f":  # an integer target (a counter)
+        example = f" such as {array.flat[0]!r}" if array.size else ""
+        raise checks.ArgumentError(
+            f"{where} must hold integers for the model's {want} counter, got {array.dtype}{example}"
+        )
+    limits = np.iinfo(want)
+    if array.size and (array.min() < limits.min or array.max() > limits.max):
+        raise checks.ArgumentError(f"{where} holds integers outside the range of {want}")
+    return array.astype(want)
+
+
+def _noun(dtype) -> str:
+    return "values" if dtype.kind == "f" else "counter"
+
+
+def _describe(value, array) -> str:
+    if array.dtype.kind == "O":
+        return f"Python objects ({type(value).__name__} of dtype object)"
+    return f"dtype {array.dtype}"
+
+
 # ---- layers ----------------------------------------------------------------------------
+def _ints(who, name, value, dims, minimum):
+    """An int, or ``dims`` ints, each >= ``minimum``, as a tuple of length ``dims``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(items) != dims:
+        raise checks.ArgumentError(f"{who}: {name} must be an integer or {dims} integers, got {value!r}")
+    return tuple(checks.count(who, name, v, minimum) for v in items)
+
+
 class Linear(Module):
     """y = x Wᵀ + b, with W of shape (out_features, in_features)."""
 
+    _takes_one_tensor = True
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        bound = 1 / math.sqrt(in_features) if in_features > 0 else 0.0
-        self.weight = _uniform((out_features, in_features), bound)
-        self.bias = _uniform((out_features,), bound) if bias else None
+        self.in_features = checks.count("Linear", "in_features", in_features, 1)
+        self.out_features = checks.count("Linear", "out_features", out_features, 1)
+        bias = checks.flag("Linear", "bias", bias)
+        bound = 1 / math.sqrt(self.in_features)
+        self.weight = _uniform((self.out_features, self.in_features), bound)
+        self.bias = _uniform((self.out_features,), bound) if bias else None
 
     def forward(self, x):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
@@ -284,20 +426,23 @@ class Linear(Module):
         return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
 
 
-def _pair(v, n):
-    return tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * n
-
-
 class _ConvNd(Module):
     dims = 0
+    _takes_one_tensor = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = _pair(kernel_size, self.dims)
-        self.stride, self.padding = stride, padding
+        who = type(self).__name__
+        self.in_channels = checks.count(who, "in_channels", in_channels, 1)
+        self.out_channels = checks.count(who, "out_channels", out_channels, 1)
+        self.kernel_size = _ints(who, "kernel_size", kernel_size, self.dims, 1)
+        stride = _ints(who, "stride", stride, self.dims, 1)
+        padding = _ints(who, "padding", padding, self.dims, 0)
+        bias = checks.flag(who, "bias", bias)
+        # F.conv1d takes plain ints, F.conv2d ints or pairs
+        self.stride, self.padding = (stride[0], padding[0]) if self.dims == 1 else (stride, padding)
         fan_in = self.in_channels * math.prod(self.kernel_size)
-        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        bound = 1 / math.sqrt(fan_in)
         self.weight = _uniform((self.out_channels, self.in_channels, *self.kernel_size), bound)
         self.bias = _uniform((self.out_channels,), bound) if bias else None
 
@@ -337,9 +482,14 @@ class Conv2d(_ConvNd):
 
 
 class MaxPool2d(Module):
+    """Max pooling over (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
+
+    _takes_one_tensor = True
+
     def __init__(self, kernel_size, stride=None):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
+        self.kernel_size = _ints("MaxPool2d", "kernel_size", kernel_size, 2, 1)
+        self.stride = None if stride is None else _ints("MaxPool2d", "stride", stride, 2, 1)
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride)
@@ -359,15 +509,20 @@ class _BatchNorm(Module):
     ``frozen_batchnorm_stats()`` train mode leaves the running estimates alone."""
 
     expected_ndim: tuple = ()
+    _takes_one_tensor = True
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        who = type(self).__name__
+        self.num_features = checks.count(who, "num_features", num_features, 1)
+        self.eps = checks.number(who, "eps", eps, 0.0, above=True)
+        self.momentum = checks.number(who, "momentum", momentum, 0.0, 1.0)
+        affine = checks.flag(who, "affine", affine)
         xp, dtype = backend.xp, get_default_dtype()
-        self.weight = Parameter(xp.ones(num_features, dtype=dtype)) if affine else None
-        self.bias = Parameter(xp.zeros(num_features, dtype=dtype)) if affine else None
-        self.register_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
-        self.register_buffer("running_var", xp.ones(num_features, dtype=dtype))
+        self.weight = Parameter(xp.ones(self.num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(xp.zeros(self.num_features, dtype=dtype)) if affine else None
+        self.register_buffer("running_mean", xp.zeros(self.num_features, dtype=dtype))
+        self.register_buffer("running_var", xp.ones(self.num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", xp.zeros((), dtype=np.int64))
 
     def forward(self, x):
@@ -378,9 +533,9 @@ class _BatchNorm(Module):
                 f"{self.num_features} channels in dimension 1, got shape {x.shape}"
             )
         update = self.training and not _batchnorm_stats_frozen
-        if update:
-            self.num_batches_tracked += 1  # in place: the buffer stays the same array
-        return F.batch_norm(
+        if update and _journal is not None:
+            _journal.keep(self.running_mean, self.running_var, self.num_batches_tracked)
+        out = F.batch_norm(
             x,
             self.running_mean,
             self.running_var,
@@ -391,6 +546,16 @@ class _BatchNorm(Module):
             eps=self.eps,
             update_stats=update,
         )
+        if update:  # counted only once the batch was accepted; in place: the buffer stays the same array
+            self.num_batches_tracked += 1
+        return out
+
+    def _state_problem(self, name, value):
+        if name == "running_var" and value.size and value.min() < 0:
+            return f"holds a negative variance ({value.min()!r}); a running variance is >= 0"
+        if name == "num_batches_tracked" and value.size and value.min() < 0:
+            return f"holds a negative count ({value.min()!r}); it counts batches, so it is >= 0"
+        return None
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -411,13 +576,15 @@ class BatchNorm2d(_BatchNorm):
 class Dropout(Module):
     """Zero each element with probability p in train mode and scale the rest by 1/(1 − p)."""
 
+    _takes_one_tensor = True
+
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = checks.probability("Dropout", "p", p)
 
     def forward(self, x):
+        if self.training and self.p > 0 and _journal is not None:
+            _journal.keep_rng()
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
@@ -425,39 +592,89 @@ class Dropout(Module):
 
 
 class ReLU(Module):
+    """relu(x) = max(x, 0)."""
+
+    _takes_one_tensor = True
+
     def forward(self, x):
         if _relu_pattern is not None:  # inside frozen_relu_pattern(): a fixed on/off mask
             return x * _relu_pattern.mask(x)
         return F.relu(x)
 
 
+class LeakyReLU(Module):
+    """leaky_relu(x) = x for x > 0, negative_slope·x otherwise (PyTorch's default slope 0.01)."""
+
+    _takes_one_tensor = True
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = checks.number("LeakyReLU", "negative_slope", negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
 class Tanh(Module):
+    """tanh(x)."""
+
+    _takes_one_tensor = True
+
     def forward(self, x):
         return F.tanh(x)
+
+
+class Sigmoid(Module):
+    """σ(x) = 1 / (1 + e^−x)."""
+
+    _takes_one_tensor = True
+
+    def forward(self, x):
+        return F.sigmoid(x)
 
 
 class Flatten(Module):
     """Merge dimensions start_dim … end_dim (by default all but the batch dimension)."""
 
+    _takes_one_tensor = True
+
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = checks.count("Flatten", "start_dim", start_dim, None)
+        self.end_dim = checks.count("Flatten", "end_dim", end_dim, None)
 
     def forward(self, x):
-        start = self.start_dim % x.ndim
-        end = self.end_dim % x.ndim
+        # dimensions count from the end when negative, as in Python indexing; out of
+        # range is an error, never a silent wrap-around
+        start, end = self.start_dim, self.end_dim
+        start += x.ndim if start < 0 else 0
+        end += x.ndim if end < 0 else 0
+        if not 0 <= start <= end < x.ndim:
+            raise ValueError(
+                f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): needs "
+                f"start_dim <= end_dim, both within the {x.ndim} dimensions of the input "
+                f"(shape {x.shape})"
+            )
         shape = x.shape[:start] + (math.prod(x.shape[start : end + 1]),) + x.shape[end + 1 :]
         return x.reshape(shape)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Sequential(Module):
     """Modules applied one after another; they are named "0", "1", ... as in PyTorch."""
 
+    _takes_one_tensor = True
+
     def __init__(self, *modules):
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
+                raise checks.ArgumentError(f"Sequential: item {i} is a {type(m).__name__}, not a Module")
             self._modules[str(i)] = m
 
     def forward(self, x):

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend
+from .checks import ArgumentError, count
+
 _generator = np.random.Generator(np.random.PCG64())
 _MASK64 = (1 << 64) - 1
 
 
 def manual_seed(seed: int) -> None:
-    """Seed every random source minisam uses."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
+    """Seed every random source minisam uses (``seed``: an integer >= 0)."""
     global _generator
-    _generator = np.random.Generator(np.random.PCG64(int(seed)))
+    _generator = np.random.Generator(np.random.PCG64(count("manual_seed", "seed", seed)))
 
 
 def generator() -> np.random.Generator:
@@ -39,14 +40,30 @@ def get_rng_state() -> np.ndarray:
 
 
 def set_rng_state(state) -> None:
-    """Restore a state returned by ``get_rng_state``."""
-    words = np.asarray(state)
+    """Restore a state returned by ``get_rng_state``; anything else is refused and the
+    generator is left as it was."""
+    if isinstance(state, (list, tuple)) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2**64 for v in state
+    ):
+        state = np.array([int(v) for v in state], dtype=np.uint64)  # e.g. the words back from JSON
+    try:
+        words = np.asarray(backend.to_host(state))
+    except (ValueError, TypeError):  # ragged lists and the like
+        words = np.asarray(None)
     if words.shape != (6,) or words.dtype != np.uint64:
-        raise ValueError(
-            "set_rng_state expects the uint64 array of shape (6,) returned by get_rng_state, "
+        raise ArgumentError(
+            "set_rng_state: state must be the uint64 array of shape (6,) returned by get_rng_state, "
             f"got dtype {words.dtype} and shape {words.shape}"
         )
     w = [int(v) for v in words]
+    # NumPy would accept these silently and leave a generator no seed could produce
+    if w[3] % 2 == 0:
+        raise ArgumentError("set_rng_state: state is damaged: PCG64's increment (word 3) must be odd")
+    if w[4] not in (0, 1) or w[5] >= 2**32:
+        raise ArgumentError(
+            "set_rng_state: state is damaged: word 4 (a flag) must be 0 or 1 and word 5 "
+            f"(a buffered 32-bit draw) < 2**32, got {w[4]} and {w[5]}"
+        )
     _generator.bit_generator.state = {
         "bit_generator": "PCG64",
         "state": {"state": (w[0] << 64) | w[1], "inc": (w[2] << 64) | w[3]},

@@ -21,12 +21,14 @@ entry identifies the file as minisam's, so a foreign ``.npz`` is refused by name
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 
 import numpy as np
 
 from . import backend
+from .checks import ArgumentError
 from .tensor import Tensor
 
 FORMAT = "minisam-checkpoint-1"
@@ -46,23 +48,49 @@ def _unescape(part: str) -> str:
     return part.replace("%2F", "/").replace("%25", "%")
 
 
-def _flatten(obj, path: str, out: dict) -> None:
-    """Add one entry per value (and per container) of ``obj`` to ``out``."""
+def _where(path: str) -> str:
+    return repr(path) if path else "the top level"
+
+
+def _check_key(key, path: str) -> str:
+    """A dictionary key that survives the trip through a zip entry name, escaped."""
+    if not isinstance(key, str):
+        raise ArgumentError(
+            f"ms.save: dictionary keys must be strings, got {key!r} ({type(key).__name__}) at {_where(path)}"
+        )
+    if key == "" or "\x00" in key:
+        # "" would be confused with its parent container, and zip names end at a NUL byte
+        raise ArgumentError(
+            f"ms.save: dictionary keys must be non-empty strings without NUL characters, "
+            f"got {key!r} at {_where(path)}"
+        )
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ArgumentError(
+            f"ms.save: dictionary key {key!r} at {_where(path)} is not valid Unicode"
+        ) from None
+    return _escape(key)
+
+
+def _flatten(obj, path: str, out: dict, open_containers=frozenset()) -> None:
+    """Add one entry per value (and per container) of ``obj`` to ``out``; refuse, before
+    anything is written, every value that could not be loaded back exactly."""
+    if isinstance(obj, (dict, list, tuple)):
+        if id(obj) in open_containers:
+            raise ArgumentError(f"ms.save: the container at {_where(path)} contains itself")
+        inside = open_containers | {id(obj)}
     if isinstance(obj, dict):
         out[f"dict:{path}"] = np.array(len(obj), dtype=np.int64)
         for key, value in obj.items():
-            if not isinstance(key, str):
-                raise TypeError(
-                    f"ms.save: dictionary keys must be strings, got {key!r} "
-                    f"({type(key).__name__}) at {path or 'the top level'!r}"
-                )
-            _flatten(value, f"{path}/{_escape(key)}" if path else _escape(key), out)
+            escaped = _check_key(key, path)
+            _flatten(value, f"{path}/{escaped}" if path else escaped, out, inside)
         return
     if isinstance(obj, (list, tuple)):
         kind = "list" if isinstance(obj, list) else "tuple"
         out[f"{kind}:{path}"] = np.array(len(obj), dtype=np.int64)
         for i, value in enumerate(obj):
-            _flatten(value, f"{path}/{i}" if path else str(i), out)
+            _flatten(value, f"{path}/{i}" if path else str(i), out, inside)
         return
     if obj is None:
         out[f"none:{path}"] = np.zeros(0, dtype=np.int8)
@@ -70,37 +98,65 @@ def _flatten(obj, path: str, out: dict) -> None:
         out[f"bool:{path}"] = np.array(obj)
     elif isinstance(obj, int):
         if not -(2**63) <= obj < 2**63:
-            raise OverflowError(f"ms.save: integer at {path!r} does not fit in int64: {obj}")
+            raise ArgumentError(f"ms.save: the integer at {_where(path)} does not fit in int64: {obj}")
         out[f"int:{path}"] = np.array(obj, dtype=np.int64)
     elif isinstance(obj, float):
         out[f"float:{path}"] = np.array(obj, dtype=np.float64)
     elif isinstance(obj, str):
-        out[f"str:{path}"] = np.array(obj, dtype=np.str_)
+        stored = np.array(obj, dtype=np.str_)
+        if stored.item() != obj:  # NumPy drops trailing NUL characters from strings
+            raise ArgumentError(f"ms.save: the string at {_where(path)} ends in NUL characters: {obj!r}")
+        out[f"str:{path}"] = stored
     else:
         data = obj.data if isinstance(obj, Tensor) else obj
         try:
-            array = np.asarray(backend.to_host(data))
+            array = None if isinstance(data, (bytes, bytearray)) else np.asarray(backend.to_host(data))
         except Exception:
             array = None
         if array is None or array.dtype.kind in "OV":
-            raise TypeError(
-                f"ms.save: cannot store {type(obj).__name__} at {path or 'the top level'!r}; "
+            raise ArgumentError(
+                f"ms.save: cannot store {type(obj).__name__} at {_where(path)}; "
                 "expected dicts, lists, arrays, numbers, strings, booleans or None"
             )
         out[f"array:{path}"] = array
 
 
+def _file_path(who: str, path) -> str:
+    """``path`` (str, bytes or os.PathLike) as a non-empty str, or an error naming it."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ArgumentError(f"{who}: path must be a file name (str or pathlib.Path), got {path!r}")
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ArgumentError(f"{who}: path must be a file name, got an empty string")
+    return path
+
+
 def save(obj, path) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of arrays, numbers, str, bool, None) to
     ``path`` as one ``.npz``. The file is written beside ``path`` and then renamed into
-    place, so an interrupted save never destroys the previous checkpoint."""
+    place, so an interrupted save never destroys the previous checkpoint; a failed save
+    leaves nothing behind."""
+    path = _file_path("ms.save", path)
     entries = {_MARKER: np.array(FORMAT)}
-    _flatten(obj, "", entries)
-    path = os.fspath(path)
+    try:
+        _flatten(obj, "", entries)  # every refusal happens here, before a file is touched
+    except RecursionError:
+        raise ArgumentError("ms.save: obj is nested too deeply to store (Python's recursion limit)") from None
     partial = f"{path}.partial"
-    with open(partial, "wb") as file:  # a file object: np.savez would otherwise append ".npz"
-        np.savez(file, **entries)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as file:  # a file object: np.savez would otherwise append ".npz"
+            np.savez(file, **entries)
+        os.replace(partial, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        if isinstance(err, OSError):  # name the user's path, not the temporary file
+            reason = err.strerror or str(err)
+            raise type(err)(f"ms.save: cannot write the checkpoint {path!r}: {reason}") from None
+        raise
+
+
+_SCALAR_KINDS = {"bool": (bool, "b"), "int": (int, "i"), "float": (float, "f"), "str": (str, "U")}
 
 
 def _decode_leaf(tag, array):
@@ -108,9 +164,10 @@ def _decode_leaf(tag, array):
         return array
     if tag == "none":
         return None
-    if array.ndim != 0:
-        raise ValueError(f"a {tag} entry must be a single value, got shape {array.shape}")
-    return {"bool": bool, "int": int, "float": float, "str": str}[tag](array.item())
+    python_type, kind = _SCALAR_KINDS[tag]
+    if array.ndim != 0 or array.dtype.kind != kind:  # never int(2.7): a mislabelled entry is damage
+        raise ValueError(f"a {tag} entry must be a single {tag}, got {array.dtype} of shape {array.shape}")
+    return python_type(array.item())
 
 
 def _unflatten(entries: dict):
@@ -124,6 +181,8 @@ def _unflatten(entries: dict):
             if array.ndim != 0 or array.dtype.kind not in "iu":
                 raise ValueError(f"container entry {name!r} must hold its length")
             size = int(array)
+            if not 0 <= size <= len(entries):  # a damaged length must not allocate without bound
+                raise ValueError(f"container entry {name!r} claims {size} items")
             nodes[path] = (tag, {} if tag == "dict" else [None] * size, size)
         elif tag in ("array", "none", "bool", "int", "float", "str"):
             nodes[path] = ("leaf", _decode_leaf(tag, array), None)
@@ -171,9 +230,11 @@ def load(path):
 
     Raises ``CheckpointError`` naming the file when it is damaged, truncated, or not a
     minisam checkpoint; ``FileNotFoundError`` when it does not exist."""
-    path = os.fspath(path)
+    path = _file_path("ms.load", path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"ms.load: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"ms.load: {path!r} is a directory, not a checkpoint file")
     with open(path, "rb") as file:
         magic = file.read(4)
     if magic != b"PK\x03\x04":  # every .npz is a zip archive, and zips start with "PK"

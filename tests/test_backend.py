@@ -11,14 +11,32 @@ import pytest
 import minisam as ms
 import minisam.functional as F
 from minisam import backend
+from minisam import checks as ms_checks
 
 GPU_REASON = backend.gpu_unavailable_reason()  # None where CuPy really runs
 
 
-def test_unknown_backend_lists_the_valid_names():
-    with pytest.raises(ValueError, match="numpy, cupy"):
+def test_unknown_backend_is_refused_naming_the_argument_and_the_valid_names():
+    with pytest.raises(ms_checks.ArgumentError, match="backend must be one of 'numpy', 'cupy', got 'tpu'"):
         backend.use("tpu")
     assert backend.name == "numpy"
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """CuPy made unimportable for one test, as on a machine where it is not installed."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+
+
+def test_use_cupy_where_it_is_not_installed_says_why_how_to_install_and_the_way_back_once(without_cupy):
+    with pytest.raises(backend.BackendError) as info:
+        backend.use("cupy")
+    message = str(info.value)
+    assert message.startswith("cannot use the CuPy backend: CuPy is not installed"), message
+    assert 'pip install -e ".[gpu]"' in message  # the README's command, not pip install 'minisam[gpu]'
+    assert message.count('ms.backend.use("numpy")') == 1 and "MINISAM_BACKEND" not in message
+    assert ".." not in message and "\n" not in message
+    assert backend.name == "numpy" and backend.xp is np  # nothing half-switched
 
 
 @pytest.mark.skipif(GPU_REASON is None, reason="a GPU is available here, so CuPy can be used")
@@ -26,39 +44,71 @@ def test_use_cupy_without_a_usable_gpu_says_why_and_how_back_to_numpy():
     with pytest.raises(backend.BackendError) as info:
         backend.use("cupy")
     message = str(info.value)
-    assert "CuPy" in message
-    assert 'use("numpy")' in message and "MINISAM_BACKEND=numpy" in message
-    assert backend.name == "numpy" and backend.xp is np  # nothing half-switched
+    assert "CuPy" in message and 'ms.backend.use("numpy")' in message
+    assert backend.name == "numpy" and backend.xp is np
 
 
-def import_minisam_with(value):
+def test_error_line_is_one_shell_line_with_the_shell_way_back(without_cupy):
+    with pytest.raises(backend.BackendError) as info:
+        backend.use("cupy")
+    line = backend.error_line(info.value)
+    assert line.startswith("error: cannot use the CuPy backend: CuPy is not installed")
+    assert "\n" not in line and 'pip install -e ".[gpu]"' in line
+    assert line.endswith("run on the CPU with MINISAM_BACKEND=numpy.")
+    assert "ms.backend" not in line  # no Python advice for a shell user
+    custom = backend.error_line(info.value, way_back="--backend numpy")
+    assert custom.endswith("run on the CPU with --backend numpy.")
+
+
+def run_python_with(value, code, hide_cupy=False):
     env = dict(os.environ, MINISAM_BACKEND=value)
+    prelude = "import sys; sys.modules['cupy'] = None\n" if hide_cupy else ""
     return subprocess.run(
-        [sys.executable, "-c", "import minisam; print(minisam.backend.name)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True, timeout=120
     )
 
 
-@pytest.mark.skipif(GPU_REASON is None, reason="a GPU is available here, so CuPy can be used")
-def test_environment_asking_for_cupy_fails_at_import_with_a_one_line_reason():
-    result = import_minisam_with("cupy")
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert "CuPy" in last_line and "numpy" in last_line, last_line
+FIRST_USE = """
+import minisam as ms
+print("imported")
+try:
+    ms.Tensor([1.0])
+except ms.backend.BackendError as err:
+    print(ms.backend.error_line(err))
+ms.backend.use("numpy")
+print(ms.backend.name, ms.Tensor([1.0]).shape)
+"""
 
 
-def test_environment_with_an_unknown_backend_lists_the_valid_names():
-    result = import_minisam_with("bogus")
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert "MINISAM_BACKEND" in last_line and "numpy, cupy" in last_line, last_line
+def test_environment_asking_for_cupy_without_it_lets_import_work_and_fails_at_first_use():
+    result = run_python_with("cupy", FIRST_USE, hide_cupy=True)
+    assert result.returncode == 0, result.stderr
+    imported, error, recovered = result.stdout.strip().splitlines()
+    assert imported == "imported"
+    assert error.startswith("error: MINISAM_BACKEND=cupy asks for CuPy, which cannot be used here"), error
+    assert 'pip install -e ".[gpu]"' in error and error.endswith("MINISAM_BACKEND=numpy.")
+    assert recovered == "numpy (1,)"  # use("numpy") is the way back from Python
+
+
+def test_environment_with_an_unknown_backend_lets_import_work_and_names_the_variable_at_first_use():
+    result = run_python_with("bogus", FIRST_USE)
+    assert result.returncode == 0, result.stderr
+    imported, error, recovered = result.stdout.strip().splitlines()
+    assert imported == "imported" and recovered == "numpy (1,)"
+    assert "MINISAM_BACKEND is 'bogus'" in error and "numpy or cupy" in error, error
+
+
+def test_a_pending_environment_request_fails_every_time_until_use_overrides_it(monkeypatch, without_cupy):
+    monkeypatch.setattr(backend, "_from_environment", "cupy")
+    for _ in range(2):  # never a silent fallback to NumPy after the first complaint
+        with pytest.raises(backend.BackendError, match="MINISAM_BACKEND=cupy"):
+            backend.to_device(np.zeros(2))
+    backend.use("numpy")
+    assert backend._from_environment is None and backend.name == "numpy"
 
 
 def test_environment_asking_for_numpy_works():
-    result = import_minisam_with("numpy")
+    result = run_python_with("numpy", "import minisam; print(minisam.backend.name)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "numpy"
 

@@ -1,7 +1,11 @@
 """ms.save / ms.load, and resuming training from a checkpoint bit for bit."""
 
+import sys
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minisam as ms
 import minisam.functional as F
@@ -159,3 +163,110 @@ def test_resume_from_checkpoint_is_bit_identical_to_training_straight_through(tm
     assert opt.alpha == straight[1].alpha and opt.step_count == 8 and opt.lr == straight[1].lr
     for a, b in zip(straight[1].base.momentum_buffers, opt.base.momentum_buffers, strict=True):
         assert np.array_equal(a, b)
+
+
+# ---- hardening (issue 10): refuse at save what cannot be loaded; failed saves leave nothing --
+@pytest.mark.parametrize(
+    "obj, says",
+    [
+        ({"": 5, "x": 1}, "non-empty strings"),
+        ({"model": {"": np.zeros(2)}}, "non-empty strings"),
+        ({"a\x00b": 1}, "without NUL"),
+        ({"\udc80": 1}, "not valid Unicode"),
+        ({"s": "ends in nul\x00"}, "ends in NUL"),
+        ({"b": b"bytes"}, "cannot store bytes"),
+        ({"big": 2**63}, "does not fit in int64"),
+    ],
+    ids=["empty-key-at-top", "empty-key-nested", "nul-in-key", "surrogate-key", "nul-ending-string",
+         "bytes", "int-overflow"],
+)  # fmt: skip
+def test_save_refuses_what_it_could_not_load_back_and_writes_no_file(tmp_path, obj, says):
+    with pytest.raises(ValueError, match=says):
+        ms.save(obj, tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_a_container_that_contains_itself(tmp_path):
+    loop = {"a": []}
+    loop["a"].append(loop)
+    with pytest.raises(ValueError, match="contains itself"):
+        ms.save(loop, tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_save_names_the_users_path_leaves_no_partial_file_and_keeps_the_old_checkpoint(tmp_path):
+    missing_dir = tmp_path / "no" / "such" / "dir" / "ck.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        ms.save({"a": 1}, missing_dir)
+    assert str(missing_dir) in str(info.value) and ".partial" not in str(info.value)
+
+    (tmp_path / "target").mkdir()  # the rename onto a directory fails after the temp file is written
+    with pytest.raises(OSError) as info:
+        ms.save({"a": 1}, tmp_path / "target")
+    assert "target" in str(info.value) and ".partial" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["target"]  # no "target.partial" left behind
+
+
+def test_an_interrupted_save_keeps_the_previous_checkpoint_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    ms.save({"epoch": 1}, tmp_path / "ck.npz")
+
+    def full_disk(file, **entries):
+        file.write(b"PK\x03\x04 half a zip")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match=r"ck\.npz.*No space left"):
+        ms.save({"epoch": 2}, tmp_path / "ck.npz")
+    monkeypatch.undo()
+    assert ms.load(tmp_path / "ck.npz") == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+
+
+@pytest.mark.parametrize("path", [3, None, "", ["a.npz"]])
+def test_save_and_load_name_a_bad_path_argument(tmp_path, path):
+    for call in (lambda: ms.save({"a": 1}, path), lambda: ms.load(path)):
+        with pytest.raises(TypeError, match="path must be a file name"):
+            call()
+
+
+def test_load_refuses_an_int_entry_that_holds_a_float_rather_than_truncating_it(tmp_path):
+    np.savez(tmp_path / "forged.npz", __minisam__=np.array("minisam-checkpoint-1"),
+             **{"dict:": np.array(1), "int:epoch": np.array(2.7)})  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"forged\.npz.*int entry"):
+        ms.load(tmp_path / "forged.npz")
+
+
+def test_loading_a_directory_names_it(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        ms.load(tmp_path)
+
+
+KEY_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), min_size=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(KEY_TEXT, min_size=1, max_size=4, unique=True), data=st.data())
+def test_any_non_empty_unicode_key_without_nul_round_trips(tmp_path_factory, keys, data):
+    # "/" and "%" are escaped; ":" separates the tag; every other character goes into the zip as is
+    obj = {k: {k: data.draw(st.integers(-(2**63), 2**63 - 1))} for k in keys}
+    path = tmp_path_factory.mktemp("keys") / "k.npz"
+    ms.save(obj, path)
+    assert ms.load(path) == obj
+
+
+def test_save_refuses_nesting_deeper_than_python_can_follow_and_writes_no_file(tmp_path):
+    deep = inner = {}
+    for _ in range(sys.getrecursionlimit() + 10):
+        inner["a"] = {}
+        inner = inner["a"]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ms.save(deep, tmp_path / "deep.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_refuses_a_container_length_that_the_file_cannot_hold(tmp_path):
+    # a damaged length must be an error, not an attempt to allocate a list of 10**12 items
+    np.savez(tmp_path / "forged.npz", __minisam__=np.array("minisam-checkpoint-1"),
+             **{"dict:": np.array(1), "list:a": np.array(10**12)})  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"forged\.npz.*claims 1000000000000 items"):
+        ms.load(tmp_path / "forged.npz")

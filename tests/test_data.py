@@ -254,5 +254,5 @@ def test_load_toy_depends_on_its_seed_only_and_leaves_the_library_stream_alone()
     b = data.load_toy("spirals", n_train=90, n_test=30, seed=3)
     assert np.array_equal(a.x_train, b.x_train) and a.x_test.shape == (30, 2)
     assert a.num_classes == 3 and a.name == "spirals"
-    with pytest.raises(ValueError, match="moons, spirals, blobs"):
+    with pytest.raises(ValueError, match="name must be one of .moons., .spirals., .blobs."):
         data.load_toy("circles")

@@ -245,3 +245,165 @@ def test_gradients_flow_through_a_small_cnn_with_batchnorm(float64):
 def test_module_repr_shows_the_layers():
     text = repr(models.CNN2d())
     assert "Conv2d(1, 16" in text and "Linear(1568, 10" in text
+
+
+# ---- hardening (issue 10): refused calls change nothing, errors name the argument -----------
+def _snapshot(module):
+    return module.state_dict(), ms.get_rng_state()
+
+
+def _assert_unchanged(module, snapshot):
+    state, rng_state = snapshot
+    after = module.state_dict()
+    assert after.keys() == state.keys()
+    assert all(np.array_equal(state[k], after[k]) and state[k].dtype == after[k].dtype for k in state)
+    assert np.array_equal(ms.get_rng_state(), rng_state)
+
+
+def test_batchnorm_refusing_a_batch_of_one_does_not_count_it():
+    bn = nn.BatchNorm1d(3)
+    before = _snapshot(bn)
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        bn(ms.Tensor(np.ones((1, 3))))
+    _assert_unchanged(bn, before)
+    assert int(bn.num_batches_tracked) == 0
+
+
+@pytest.mark.parametrize(
+    "build, argument",
+    [
+        (lambda: nn.Linear(-1, 2), "in_features"),
+        (lambda: nn.Linear(3, 2.0), "out_features"),
+        (lambda: nn.Linear(3, 2, bias="yes"), "bias"),
+        (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
+        (lambda: nn.Conv2d(3, 4, (3, 3, 3)), "kernel_size"),
+        (lambda: nn.Conv1d(3, 4, 3, stride=0), "stride"),
+        (lambda: nn.Conv2d(3, 4, 3, padding=-1), "padding"),
+        (lambda: nn.Dropout("0.5"), "p"),
+        (lambda: nn.Dropout(1.0), "p"),
+        (lambda: nn.BatchNorm1d(3, eps=-1), "eps"),
+        (lambda: nn.BatchNorm2d(3, momentum=1.5), "momentum"),
+        (lambda: nn.BatchNorm2d(3, affine=1), "affine"),
+        (lambda: nn.MaxPool2d(0), "kernel_size"),
+        (lambda: nn.LeakyReLU(float("nan")), "negative_slope"),
+        (lambda: nn.Flatten(start_dim=1.0), "start_dim"),
+        (lambda: models.MLP([4, -8, 2]), "sizes[1]"),
+        (lambda: models.MLP([4]), "sizes"),
+        (lambda: models.MLP([4, 8, 2], activation="gelu"), "activation"),
+        (lambda: models.MLP([4, 8, 2], dropout=1), "dropout"),
+        (lambda: models.CNN2d(image_size=3), "image_size"),
+        (lambda: models.CNN2d(channels=(16, 0)), "channels[1]"),
+        (lambda: models.CNN1d(batch_norm="no"), "batch_norm"),
+    ],
+)
+def test_layer_and_model_constructors_refuse_bad_arguments_by_name_before_drawing_weights(build, argument):
+    rng_state = ms.get_rng_state()
+    with pytest.raises(ms.checks.ArgumentError) as info:
+        build()
+    assert f"{argument} must" in str(info.value) or f"{argument} needs" in str(info.value), info.value
+    assert np.array_equal(ms.get_rng_state(), rng_state)  # no weight was drawn for a refused model
+
+
+@pytest.mark.parametrize("raw", [np.zeros((2, 4)), [[0.0] * 4] * 2, np.float32(1.0)], ids=type)
+@pytest.mark.parametrize("model", [nn.Linear(4, 3), models.MLP([4, 3]), nn.ReLU(), nn.Sequential()])
+def test_a_model_called_with_a_raw_array_says_wrap_it_in_ms_tensor(model, raw):
+    with pytest.raises(TypeError, match=r"must be an ms\.Tensor.*wrap it: model\(ms\.Tensor\(x\)\)"):
+        model(raw)
+
+
+def test_a_user_module_called_with_a_raw_array_says_wrap_it_too():
+    class Twice(nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    with pytest.raises(TypeError, match=r"Twice\(\): input must be an ms\.Tensor"):
+        Twice()(np.ones(3))
+    assert Twice()(ms.Tensor(np.ones(3))).shape == (3,)
+
+
+def test_sigmoid_layer_is_f_sigmoid_the_logistic_function(float64):
+    x = np.array([-3.0, -1.0, 0.0, 2.0, 5.0])
+    out = nn.Sigmoid()(ms.Tensor(x)).numpy()
+    np.testing.assert_array_equal(out, F.sigmoid(ms.Tensor(x)).numpy())
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-x)), rtol=1e-14)
+
+
+def test_leaky_relu_layer_keeps_positives_and_scales_negatives_by_its_slope(float64):
+    # needs F.leaky_relu, which the engine branch adds to functional.py
+    assert hasattr(F, "leaky_relu"), "F.leaky_relu is missing: it comes with the engine branch"
+    x = np.array([-2.0, -0.5, 0.0, 3.0])
+    np.testing.assert_array_equal(nn.LeakyReLU()(ms.Tensor(x)).numpy(), [-0.02, -0.005, 0.0, 3.0])
+    np.testing.assert_array_equal(nn.LeakyReLU(0.2)(ms.Tensor(x)).numpy(), [-0.4, -0.1, 0.0, 3.0])
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+
+
+def test_flatten_refuses_dimensions_outside_the_input_instead_of_wrapping_around():
+    with pytest.raises(ValueError, match=r"start_dim=3.*3 dimensions"):
+        nn.Flatten(start_dim=3)(ms.Tensor(np.zeros((2, 3, 4))))
+    with pytest.raises(ValueError, match="start_dim <= end_dim"):
+        nn.Flatten(start_dim=2, end_dim=1)(ms.Tensor(np.zeros((2, 3, 4))))
+    assert nn.Flatten(-2, -1)(ms.Tensor(np.zeros((2, 3, 4)))).shape == (2, 12)
+
+
+def _bn_model():
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("1.num_batches_tracked", np.array(2.7), "must hold integers"),
+        ("1.num_batches_tracked", np.array(np.nan), "must hold integers"),
+        ("1.num_batches_tracked", np.array(-3), "negative count"),
+        ("1.num_batches_tracked", np.array(2**64 - 1, dtype=np.uint64), "outside the range"),
+        ("1.running_mean", np.array([None] * 4, dtype=object), "real numbers"),
+        ("0.weight", np.ones((4, 3)) * (1 + 2j), "real numbers"),
+        ("1.running_var", np.array([1.0, -0.5, 1.0, 1.0]), "negative variance"),
+        ("0.bias", np.array([0.0, np.nan, 0.0, 0.0]), "NaN or infinite"),
+        ("1.weight", np.array([0.0, np.inf, 0.0, 0.0]), "NaN or infinite"),
+        ("0.bias", np.array([0.0, 1e300, 0.0, 0.0]), "too large for float32"),
+        ("0.bias", np.array(["a", "b", "c", "d"]), "real numbers"),
+        ("0.bias", np.array([True, False, True, False]), "real numbers"),
+        ("0.weight", None, "real numbers"),
+    ],
+)
+def test_load_state_dict_never_casts_silently_and_names_the_key_and_changes_nothing(key, value, says):
+    model, state = _bn_model(), _bn_model().state_dict()
+    before = _snapshot(model)
+    state[key] = value
+    with pytest.raises(ValueError, match=rf"'{key.replace('.', '[.]')}'.*{says}"):
+        model.load_state_dict(state)
+    _assert_unchanged(model, before)
+
+
+def test_load_state_dict_is_atomic_when_the_bad_key_comes_last():
+    model, state = _bn_model(), _bn_model().state_dict()
+    before = _snapshot(model)
+    state = {k: v + 1 for k, v in state.items()}  # every value different
+    state["1.num_batches_tracked"] = np.array(1.5)  # the last key in the order of loading
+    with pytest.raises(ValueError, match="num_batches_tracked"):
+        model.load_state_dict(state)
+    _assert_unchanged(model, before)
+
+
+def test_load_state_dict_accepts_exact_conversions(float64):
+    model = _bn_model()  # float64 parameters
+    state = _bn_model().state_dict()
+    state["0.bias"] = [1, 2, 3, 4]  # Python ints into float64: exact
+    state["1.num_batches_tracked"] = 5  # a Python int counter
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model[0].bias.numpy(), [1.0, 2.0, 3.0, 4.0])
+    assert int(model[1].num_batches_tracked) == 5 and model[1].num_batches_tracked.dtype == np.int64
+
+
+def test_a_forward_pass_refused_half_way_leaves_batchnorm_statistics_and_the_random_stream_alone():
+    # BatchNorm and Dropout run and change their state; only then does the last layer refuse
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Dropout(0.5), nn.Linear(5, 3))
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="5 features"):
+        model(ms.Tensor(np.random.default_rng(0).standard_normal((6, 4))))
+    _assert_unchanged(model, before)
+    assert int(model[0].num_batches_tracked) == 0
+    mended = nn.Sequential(model[0], model[1], nn.Linear(4, 3))  # the same input now passes, counted once
+    mended(ms.Tensor(np.random.default_rng(0).standard_normal((6, 4))))
+    assert int(model[0].num_batches_tracked) == 1
