@@ -370,3 +370,138 @@ def sharpness_bars(rows, rho: float, path) -> Path:
     saved = save(fig, path, dpi=100)
     plt.close(fig)
     return saved
+
+
+# ---- lessons 02 and 03
+# Contour lines and long paths are drawn without antialiasing: smoothed thin lines make a PNG several times
+# larger (lesson 02's two-panel noise figure: 199 KiB smoothed, 80 KiB not), and at 110 dpi it is hard to see.
+def descent_regimes(X, Y, Z, paths, minimum, title="Gradient descent on a quadratic valley", shown_steps=12):
+    """Two panels for lesson 02: left, the iterates of each run on the contour lines of the
+    loss for the first ``shown_steps`` steps (the start a circle, each later iterate a dot,
+    joined by a line); right, the distance
+    ‖θ_t − θ*‖ to the minimum θ* at each step, on a log scale (a straight falling line is
+    convergence at a fixed rate, a rising one divergence). One legend, under both panels.
+
+    paths: {label: array (steps+1, 2)}; minimum: θ*, a 2-vector. Returns (fig, (left, right)).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1, 1.2]})
+    left.contour(X, Y, Z, levels=12, colors="gray", linewidths=0.6, linestyles="solid", antialiased=False)
+    minimum = np.asarray(minimum, dtype=float)
+    for i, (label, path) in enumerate(paths.items()):
+        path = np.asarray(path, dtype=float)
+        color, width = f"C{i}", 2.2 - 0.6 * i  # earlier runs drawn wider, so later ones on top stay visible
+        shown = path[: shown_steps + 1]
+        left.plot(shown[:, 0], shown[:, 1], ".-", color=color, lw=width, ms=5, label=label)
+        distances = np.linalg.norm(path - minimum, axis=1)
+        right.semilogy(np.arange(len(path)), distances, ".-", color=color, lw=1.2, ms=4)
+    left.plot(
+        *np.asarray(next(iter(paths.values())))[0],
+        "o",
+        color="white",
+        mec="black",
+        ms=9,
+        label="start (all runs)",
+    )
+    left.plot(*minimum, "x", color="black", ms=10, mew=2, label=r"minimum $\theta^*$")
+    left.set(xlim=(X.min(), X.max()), ylim=(Y.min(), Y.max()), aspect="equal")
+    left.set(xlabel=r"$\theta_1$ (curvature 10)", ylabel=r"$\theta_2$ (curvature 1)")
+    left.set_title(f"the first {shown_steps} iterates on the loss contours", fontsize=10)
+    right.set(xlabel="step t", ylabel=r"distance to the minimum $\|\theta_t-\theta^*\|$")
+    right.set_title("distance to the minimum (log scale)", fontsize=10)
+    right.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8, framealpha=0.9)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig, (left, right)
+
+
+def ascent_picture(X, Y, Z, theta, rho, g0, g1, arrow_length=None, ax=None, title="SAM's ascent"):
+    """Lesson 03's picture of one SAM step in 2-D: the contour lines of the loss, θ, the ρ-circle
+    around it, the ascent point ϑ = θ + ρ·g₀/‖g₀‖, the gradient g₀ at θ, the gradient g₁ at ϑ,
+    and g₁ carried back to θ (dashed), which is what SAM descends along. Arrows are drawn with
+    a common length (``arrow_length``, default ρ) so that only their directions compare."""
+    ax = _axes(ax, figsize=(5.6, 5.0))
+    theta, g0, g1 = (np.asarray(v, dtype=float) for v in (theta, g0, g1))
+    length = rho if arrow_length is None else arrow_length
+    ascent_point = theta + rho * g0 / np.linalg.norm(g0)
+    ax.contour(X, Y, Z, levels=20, colors="gray", linewidths=0.6, linestyles="solid", antialiased=False)
+    angles = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(
+        theta[0] + rho * np.cos(angles),
+        theta[1] + rho * np.sin(angles),
+        "k:",
+        lw=1,
+        label=rf"$\rho$-circle ($\rho$ = {rho:g})",
+    )
+
+    def arrow(start, vector, color, style, label):
+        tip = start + length * vector / np.linalg.norm(vector)
+        ax.annotate(
+            "",
+            tip,
+            start,
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": color,
+                "lw": 2,
+                "ls": style,
+                "shrinkA": 0,
+                "shrinkB": 0,
+            },
+        )
+        ax.plot([], [], color=color, lw=2, ls=style, label=label)
+
+    arrow(theta, g0, COLORS["SGD"], "-", r"$g_0=\nabla L(\theta)$ (direction)")
+    arrow(ascent_point, g1, COLORS["SAM"], "-", r"$g_1=\nabla L(\vartheta)$ at the ascent point")
+    arrow(theta, g1, COLORS["SAM"], "--", r"$g_1$ carried back to $\theta$ (SAM's direction)")
+    ax.plot(*theta, "o", color="white", mec="black", ms=7, label=r"$\theta$")
+    ax.plot(
+        *ascent_point,
+        "s",
+        color=COLORS["SAM"],
+        mec="black",
+        ms=7,
+        label=r"ascent point $\vartheta=\theta+\hat\epsilon$",
+    )
+    ax.set(title=title, xlabel=r"$\theta_1$", ylabel=r"$\theta_2$", aspect="equal")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, framealpha=0.9)
+    return ax
+
+
+def paths_on_contours(X, Y, Z, paths, points=None, ax=None, title="Paths on the loss contours"):
+    """Optimizer paths on the contour lines of a 2-D loss, every marker named in the legend:
+    each path a thin line from its start (circle) to its end (star); ``points``
+    ({label: (x, y)}) marked with black crosses and labelled on the plot.
+
+    paths: {label: array (steps+1, 2)}; paths that share a label share one legend entry."""
+    ax = _axes(ax, figsize=(6.4, 4.8))
+    ax.contour(X, Y, Z, levels=20, colors="gray", linewidths=0.6, linestyles="solid", antialiased=False)
+    colors = {}
+    for label, path in paths.items():
+        name = label.split("#")[0].strip()  # "from sharp #3" and "from sharp #4" share a colour
+        first = name not in colors
+        color = colors.setdefault(name, f"C{len(colors)}")
+        path = np.asarray(path, dtype=float)
+        # not antialiased: a long jagged path in smoothed pixels makes a PNG several times larger
+        ax.plot(
+            path[:, 0], path[:, 1], "-", color=color, lw=0.7, antialiased=False, label=name if first else None
+        )
+        ax.plot(*path[0], "o", color=color, ms=6, mec="black")
+        ax.plot(*path[-1], "*", color=color, ms=11, mec="black")
+    ax.plot([], [], "o", color="white", mec="black", ms=6, label="start")
+    ax.plot([], [], "*", color="white", mec="black", ms=11, label="end")
+    for label, (x, y) in (points or {}).items():
+        ax.plot(x, y, "x", color="black", ms=9, mew=2)
+        ax.annotate(
+            label,
+            (x, y),
+            textcoords="offset points",
+            xytext=(8, 8),
+            bbox={"fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    ax.set(title=title, xlabel=r"$\theta_1$", ylabel=r"$\theta_2$", aspect="equal")
+    ax.set(xlim=(np.min(X), np.max(X)), ylim=(np.min(Y), np.max(Y)))
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    return ax
