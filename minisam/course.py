@@ -1,18 +1,36 @@
-"""What every lesson notebook does before it teaches anything, in one call.
+"""What the lesson notebooks share, so that their cells can hold the teaching.
 
     from minisam.course import setup
     setup()
 
-so that the first cell of a lesson is about the lesson, not about the machine. ``setup``
-limits the BLAS library to one thread (small matrix products on a busy, shared machine
-are many times slower with more; see ``minisam.threads``), seeds every random source the
-library uses, and sets figure defaults that read well in a notebook and on GitHub (text
-large enough, 110 dpi).
+is the first line of every lesson: it limits the BLAS library to one thread (small matrix
+products on a busy, shared machine are many times slower with more; see
+``minisam.threads``), seeds every random source the library uses, and sets figure
+defaults that read well in a notebook and on GitHub (text large enough, 110 dpi).
+
+The rest is bookkeeping a lesson needs but should not show:
+
+- ``settle`` runs an optimizer on a 2-D landscape until it rests in a named minimum (or
+  runs out of steps) and says where it ended; ``settle_noisy`` does the same with gradient
+  noise for a while first.
+- ``update_direction`` reads the direction a SAM-family optimizer would step along at θ,
+  through the public API only, and leaves θ where it was.
+- ``wilson_interval`` gives a 95 % confidence interval for a count out of n.
+- ``verdict`` prints one line per claim: the claim, the pre-registered rule's outcome, the
+  numbers it rests on.
+- ``explore_paths`` draws SGD, SAM and XSAM paths on a 2-D landscape, with sliders for the
+  learning rate and ρ where ipywidgets is installed, and a static figure where it is not.
 """
 
 from __future__ import annotations
 
-from . import rng, threads
+import math
+
+import numpy as np
+
+from . import checks, landscapes, optim, rng, threads
+
+GLOSSARY = "README.md#glossary"  # lessons link to the one glossary, in lessons/README.md
 
 
 def setup(seed: int = 0) -> None:
@@ -23,3 +41,153 @@ def setup(seed: int = 0) -> None:
     import matplotlib as mpl
 
     mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "legend.framealpha": 0.9})
+
+
+# ---- where does a run end? ---------------------------------------------------------------
+def settle(surface, make_optimizer, start, max_steps: int = 600, chunk: int = 50, radius: float = 0.25):
+    """Run ``make_optimizer`` on ``surface`` from ``start`` in chunks of ``chunk`` steps and stop as
+    soon as the iterate lies within ``radius`` of one of the surface's named minima; return
+    (name or None, end point). None means it ended in none of them after ``max_steps``.
+
+    Stopping early changes nothing for optimizers that keep no state between steps (SGD without
+    momentum, SAM) and for XSAM when ``chunk`` is a multiple of its ``search_every`` (each chunk
+    then searches at its step 0, as one long run would). Inside a disc of radius 0.25 around a
+    minimum of ``SharpFlat2D`` every step points back to it, so no run leaves again.
+    """
+    max_steps = checks.count("settle", "max_steps", max_steps, minimum=1)
+    chunk = checks.count("settle", "chunk", chunk, minimum=1)
+    radius = checks.number("settle", "radius", radius, minimum=0.0, above=True)
+    point = np.asarray(start, np.float64)
+    for _ in range(math.ceil(max_steps / chunk)):
+        point = landscapes.run_optimizer(surface, make_optimizer, point, steps=chunk)[-1]
+        name = surface.nearest_minimum(point, radius=radius)
+        if name is not None:
+            return name, point
+    return None, point
+
+
+def settle_noisy(
+    surface, make_optimizer, start, noise_std: float, noisy_steps: int, seed: int, **settle_args
+):
+    """``noisy_steps`` steps on ``Stochastic(surface, noise_std)`` (shift noise, drawn from the
+    library generator seeded with ``seed``), then ``settle`` on the noiseless surface from where
+    that left off. Returns what ``settle`` returns."""
+    noise_std = checks.number("settle_noisy", "noise_std", noise_std, minimum=0.0)
+    noisy_steps = checks.count("settle_noisy", "noisy_steps", noisy_steps)
+    rng.manual_seed(checks.count("settle_noisy", "seed", seed))
+    noisy = landscapes.Stochastic(surface, noise_std=noise_std)
+    point = landscapes.run_optimizer(noisy, make_optimizer, start, steps=noisy_steps)[-1]
+    return settle(surface, make_optimizer, point, **settle_args)
+
+
+# ---- reading an optimizer's direction ------------------------------------------------------
+def update_direction(params, closure, make_optimizer):
+    """The unit vector (flat, float64, over all parameters) of the update a SAM-family optimizer
+    applies at θ, and the optimizer's ``diagnostics``; θ is left exactly as it was.
+
+    ``make_optimizer(base)`` wraps the base optimizer it is given, e.g.
+    ``lambda base: optim.SAM(base, rho=0.05, steps=3)``. The base is plain SGD with lr = 1 and
+    no momentum or weight decay, so the step moves θ by exactly −(the update); we read that move
+    and put θ back.
+    """
+    params = list(params)
+    before = [p.data.copy() for p in params]
+    opt = make_optimizer(optim.SGD(params, lr=1.0))
+    opt.step(closure)
+    move = np.concatenate(
+        [
+            _host(p.data).ravel().astype(np.float64) - _host(b).ravel()
+            for p, b in zip(params, before, strict=True)
+        ]
+    )
+    for p, b in zip(params, before, strict=True):
+        p.data = b
+        p.grad = None
+    size = np.linalg.norm(move)
+    if not size > 0:
+        raise ValueError("update_direction: the optimizer did not move θ (zero gradient?); no direction")
+    return -move / size, opt.diagnostics
+
+
+def _host(array):
+    from . import backend
+
+    return backend.to_host(array)
+
+
+# ---- statistics and verdicts ---------------------------------------------------------------
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a proportion ``successes``/``n`` (95 % for z = 1.96): unlike
+    p ± z·√(p(1−p)/n) it stays inside [0, 1] and is not of width 0 at 0 of n."""
+    n = checks.count("wilson_interval", "n", n, minimum=1)
+    successes = checks.count("wilson_interval", "successes", successes, maximum=n)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def verdict(claim: str, outcome: str, evidence: str) -> str:
+    """One printed line per claim: ``Claim 4 — NOT REPRODUCED: 0 of 42 ...``. Returns the line."""
+    line = f"{claim} — {outcome.upper()}: {evidence}"
+    print(line)
+    return line
+
+
+# ---- an interactive look at the 2-D landscape ---------------------------------------------
+def explore_paths(surface, start, lr: float = 0.05, rho: float = 0.1, steps: int = 300, widgets=True):
+    """SGD, SAM and XSAM paths from ``start`` on a 2-D ``surface``, drawn on its contour map.
+
+    With ``widgets=True`` and ipywidgets installed, sliders for the learning rate and ρ redraw
+    the figure; otherwise (ipywidgets missing, or ``widgets=False``) one static figure is drawn
+    at the given values and a line says how to get the sliders. Returns "widgets" or "static".
+    """
+    lr = checks.number("explore_paths", "lr", lr, minimum=0.0, above=True)
+    rho = checks.number("explore_paths", "rho", rho, minimum=0.0)
+    steps = checks.count("explore_paths", "steps", steps, minimum=1)
+    grid = surface.grid(resolution=70)
+
+    def draw(lr=lr, rho=rho):
+        import matplotlib.pyplot as plt
+
+        from . import plots
+
+        makers = {
+            "SGD": lambda p: optim.SGD(p, lr=lr),
+            "SAM": lambda p: optim.SAM(optim.SGD(p, lr=lr), rho=rho),
+            "XSAM": lambda p: optim.XSAM(optim.SGD(p, lr=lr), rho=rho, search_every=10),
+        }
+        paths = {name: landscapes.run_optimizer(surface, make, start, steps) for name, make in makers.items()}
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        minima = {m.name: m.point for m in surface.minima}
+        title = f"{steps} steps from ({start[0]:g}, {start[1]:g}), lr = {lr:g}, ρ = {rho:g}"
+        plots.contour_paths(*grid, paths, minima=minima, ax=ax, title=title)
+        plt.show()
+
+    if widgets:
+        try:
+            import ipywidgets
+        except ImportError:
+            widgets = False
+    if not widgets:
+        print("(a static figure: install ipywidgets, pip install -e '.[lessons]', for lr and ρ sliders)")
+        draw()
+        return "static"
+    ipywidgets.interact(
+        draw,
+        lr=ipywidgets.FloatSlider(value=lr, min=0.01, max=0.1, step=0.01, description="lr"),
+        rho=ipywidgets.FloatSlider(value=rho, min=0.0, max=0.4, step=0.05, description="ρ"),
+    )
+    return "widgets"
+
+
+__all__ = [
+    "GLOSSARY",
+    "explore_paths",
+    "settle",
+    "settle_noisy",
+    "setup",
+    "update_direction",
+    "verdict",
+    "wilson_interval",
+]
