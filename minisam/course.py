@@ -15,7 +15,8 @@ The rest is bookkeeping a lesson needs but should not show:
   noise for a while first.
 - ``update_direction`` reads the direction a SAM-family optimizer would step along at θ,
   through the public API only, and leaves θ where it was.
-- ``wilson_interval`` gives a 95 % confidence interval for a count out of n.
+- ``wilson_interval`` gives a 95 % confidence interval for a count out of n; ``sign_test`` a
+  one-sided p-value for paired wins and losses.
 - ``verdict`` prints one line per claim: the claim, the pre-registered rule's outcome, the
   numbers it rests on.
 - ``explore_paths`` draws SGD, SAM and XSAM paths on a 2-D landscape, with sliders for the
@@ -127,6 +128,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def sign_test(wins: int, losses: int) -> float:
+    """One-sided sign test for paired outcomes: the chance of at least ``wins`` successes in
+    ``wins + losses`` fair coin flips (ties are left out before calling). 1.0 when there are none."""
+    wins = checks.count("sign_test", "wins", wins)
+    losses = checks.count("sign_test", "losses", losses)
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n if n else 1.0
+
+
 def verdict(claim: str, outcome: str, evidence: str) -> str:
     """One printed line per claim: ``Claim 4 — NOT REPRODUCED: 0 of 42 ...``. Returns the line."""
     line = f"{claim} — {outcome.upper()}: {evidence}"
@@ -187,6 +197,7 @@ __all__ = [
     "settle",
     "settle_noisy",
     "setup",
+    "sign_test",
     "update_direction",
     "verdict",
     "wilson_interval",

@@ -73,7 +73,7 @@ def contour_paths(
     xlabel=r"first parameter $\theta_1$",
     ylabel=r"second parameter $\theta_2$",
     clip_percentile=95,
-    legend_outside=True,
+    legend="outside",
 ):
     """Filled contours of a 2-D loss with optimizer paths drawn on top.
 
@@ -85,7 +85,8 @@ def contour_paths(
     The colour scale stops at the ``clip_percentile``-th percentile of Z (higher values share
     the top colour), so one steep corner cannot wash out the rest of the map; pass 100 to
     show the full range. Every marker is explained in the legend, which sits to the right of
-    the axes (``legend_outside``) so that it covers no data.
+    the axes (``legend="outside"``, so that it covers no data), inside them (``"inside"``), or
+    is left out (``None``, e.g. for all but one panel of a row).
     """
     from matplotlib.lines import Line2D
 
@@ -116,8 +117,9 @@ def contour_paths(
     if minima:
         handles.append(Line2D([], [], ls="", marker="x", color="black", mew=2, ms=9, label="minimum"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    if handles:
-        where = {"loc": "upper left", "bbox_to_anchor": (1.28, 1.0)} if legend_outside else {"loc": "best"}
+    if handles and legend:
+        outside = {"loc": "upper left", "bbox_to_anchor": (1.3, 1.0)}
+        where = outside if legend == "outside" else {"loc": "best"}
         ax.legend(handles=handles, fontsize=8, framealpha=0.9, **where)
     return ax
 
