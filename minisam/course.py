@@ -14,7 +14,8 @@ The rest is bookkeeping a lesson needs but should not show:
   runs out of steps) and says where it ended; ``settle_noisy`` does the same with gradient
   noise for a while first.
 - ``update_direction`` reads the direction a SAM-family optimizer would step along at θ,
-  through the public API only, and leaves θ where it was.
+  through the public API only, and leaves θ where it was; ``flat``, ``loss_at`` and
+  ``sphere_maximiser`` handle directions as one vector over all parameters.
 - ``wilson_interval`` gives a 95 % confidence interval for a count out of n; ``sign_test`` a
   one-sided p-value for paired wins and losses.
 - ``verdict`` prints one line per claim: the claim, the pre-registered rule's outcome, the
@@ -29,7 +30,7 @@ import math
 
 import numpy as np
 
-from . import checks, landscapes, optim, rng, threads
+from . import backend, checks, landscapes, optim, rng, threads, vector
 
 GLOSSARY = "README.md#glossary"  # lessons link to the one glossary, in lessons/README.md
 
@@ -95,12 +96,7 @@ def update_direction(params, closure, make_optimizer):
     before = [p.data.copy() for p in params]
     opt = make_optimizer(optim.SGD(params, lr=1.0))
     opt.step(closure)
-    move = np.concatenate(
-        [
-            _host(p.data).ravel().astype(np.float64) - _host(b).ravel()
-            for p, b in zip(params, before, strict=True)
-        ]
-    )
+    move = flat(vector.data_of(params)) - flat(before)
     for p, b in zip(params, before, strict=True):
         p.data = b
         p.grad = None
@@ -111,9 +107,66 @@ def update_direction(params, closure, make_optimizer):
 
 
 def _host(array):
-    from . import backend
-
     return backend.to_host(array)
+
+
+def flat(arrays) -> np.ndarray:
+    """One float64 host vector over all the arrays (parameters, gradients), in order, so that
+    directions can be compared with a dot product."""
+    return np.concatenate([_host(a).ravel().astype(np.float64) for a in arrays])
+
+
+def _pieces(vector, params) -> list:
+    """The inverse of ``flat``: one array per parameter, on the parameters' device and dtype."""
+    out, start = [], 0
+    for p in params:
+        piece = np.asarray(vector[start : start + p.data.size]).reshape(p.data.shape)
+        out.append(backend.to_device(piece, p.data.dtype))
+        start += p.data.size
+    return out
+
+
+def loss_at(params, closure, offset) -> float:
+    """L(θ + offset) for one flat ``offset`` over all parameters, without gradients; θ is put
+    back exactly afterwards."""
+    params = list(params)
+    theta = vector.data_of(params)
+    vector.set_data(params, [t + o for t, o in zip(theta, _pieces(offset, params), strict=True)])
+    try:
+        return vector.loss_value(closure, "loss_at")
+    finally:
+        vector.set_data(params, theta)
+
+
+def sphere_maximiser(params, closure, rho: float, starts, iterations: int = 100, step: float = 0.2):
+    """The highest point of L on the sphere ‖ε‖ = ρ around θ, by projected gradient ascent: from
+    each start direction (flat vectors), move the offset uphill by ``step``·ρ along the unit
+    gradient at θ + ε and pull it back onto the sphere, ``iterations`` times; return the best end
+    offset (flat). A local search: several starts, and a check by the caller that no direction it
+    tests beats the result, make it trustworthy."""
+    params = list(params)
+    rho = checks.number("sphere_maximiser", "rho", rho, minimum=0.0, above=True)
+    iterations = checks.count("sphere_maximiser", "iterations", iterations)
+    theta = vector.data_of(params)
+    best_loss, best = -np.inf, None
+    try:
+        for direction in starts:
+            offset = rho * np.asarray(direction, np.float64) / np.linalg.norm(direction)
+            for _ in range(iterations):
+                vector.set_data(params, [t + o for t, o in zip(theta, _pieces(offset, params), strict=True)])
+                _, grads = vector.loss_and_gradients(closure, params, "sphere_maximiser")
+                uphill = flat(grads)
+                offset = offset + step * rho * uphill / np.linalg.norm(uphill)
+                offset = rho * offset / np.linalg.norm(offset)  # back onto the sphere
+            vector.set_data(params, theta)
+            value = loss_at(params, closure, offset)
+            if value > best_loss:
+                best_loss, best = value, offset
+    finally:
+        vector.set_data(params, theta)
+        for p in params:
+            p.grad = None
+    return best
 
 
 # ---- statistics and verdicts ---------------------------------------------------------------
@@ -194,6 +247,9 @@ def explore_paths(surface, start, lr: float = 0.05, rho: float = 0.1, steps: int
 __all__ = [
     "GLOSSARY",
     "explore_paths",
+    "flat",
+    "loss_at",
+    "sphere_maximiser",
     "settle",
     "settle_noisy",
     "setup",

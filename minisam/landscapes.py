@@ -271,6 +271,45 @@ class ValleyOfMinima(Landscape):
         return 1.0 + float(np.asarray(point, np.float64)[1]) ** 2
 
 
+# ---- bumps and wells -------------------------------------------------------------------------
+class GaussianBumps(Landscape):
+    """A sum of Gaussian bumps (height > 0) and wells (height < 0), in any dimension:
+
+        L(θ) = Σᵢ hᵢ·exp(−‖θ − cᵢ‖² / 2wᵢ²)
+
+    Built for illustrations that need a loss with several local maxima inside one ρ-ball, such
+    as lesson 06's multi-step ascent that climbs the nearer, lower bump and stops being a good
+    guide to the ball's highest point. ``bounds`` (2-D only) is what the plots show.
+    """
+
+    def __init__(self, centers, heights, widths, bounds=None):
+        centers = np.atleast_2d(np.asarray(centers, np.float64))
+        heights = np.asarray(heights, np.float64).reshape(-1)
+        widths = np.asarray(widths, np.float64).reshape(-1)
+        if not len(centers) == len(heights) == len(widths):
+            raise ValueError(
+                f"GaussianBumps: need one height and one width per centre, got {len(centers)} centres, "
+                f"{len(heights)} heights and {len(widths)} widths"
+            )
+        if not np.all(np.isfinite(centers)) or not np.all(np.isfinite(heights)):
+            raise ValueError("GaussianBumps: centres and heights must be finite numbers")
+        if not np.all(widths > 0) or not np.all(np.isfinite(widths)):
+            raise ValueError(f"GaussianBumps: widths must be finite numbers > 0, got {widths.tolist()}")
+        self.centers, self.heights, self.widths = centers, heights, widths
+        self.dim = centers.shape[1]
+        self.bounds = bounds
+        self.minima = []
+
+    def loss(self, theta: Tensor) -> Tensor:
+        theta = self._check(theta)
+        total = None
+        for center, height, width in zip(self.centers, self.heights, self.widths, strict=True):
+            offset = theta - self._constant(center, theta)
+            term = float(height) * (-(offset * offset).sum() / (2 * float(width) ** 2)).exp()
+            total = term if total is None else total + term
+        return total
+
+
 # ---- a quadratic with a chosen Hessian ------------------------------------------------------
 class Quadratic(Landscape):
     """L(θ) = ½ (θ − c)ᵀ H (θ − c), in any dimension, with a chosen symmetric Hessian H.

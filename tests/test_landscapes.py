@@ -5,7 +5,14 @@ import pytest
 
 import minisam as ms
 from minisam import landscapes
-from minisam.landscapes import Quadratic, SharpFlat2D, Stochastic, ValleyOfMinima, run_optimizer
+from minisam.landscapes import (
+    GaussianBumps,
+    Quadratic,
+    SharpFlat2D,
+    Stochastic,
+    ValleyOfMinima,
+    run_optimizer,
+)
 
 
 def numeric_gradient(surface, point, h=1e-6):
@@ -44,6 +51,7 @@ def test_landscape_tensor_gradients_match_central_differences():
         SharpFlat2D(),
         Quadratic.from_eigenvalues([3.0, 1.0, 0.2], seed=1, center=[1, 0, -1]),
         ValleyOfMinima(),
+        GaussianBumps([(0.45, 0.3), (0.0, 1.3)], [1.0, 3.0], [0.2, 0.5]),
     ):
         point = np.linspace(-0.7, 0.6, surface.dim)
         np.testing.assert_allclose(
@@ -128,6 +136,28 @@ def test_gradient_descent_stops_on_the_valley_floor_while_sam_and_xsam_drift_to_
 def test_valley_loss_of_the_wrong_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"ValleyOfMinima.*shape \(2,\)"):
         ValleyOfMinima().loss(ms.Tensor(np.zeros(3)))
+
+
+# ---- GaussianBumps ----------------------------------------
+def test_gaussian_bumps_value_is_the_sum_of_the_bumps():
+    surface = GaussianBumps([(0.0, 0.0), (1.0, 2.0)], [2.0, -0.5], [0.5, 1.5])
+    p = np.array([0.3, 0.4])
+    expected = 2.0 * np.exp(-0.25 / (2 * 0.25)) - 0.5 * np.exp(-(0.7**2 + 1.6**2) / (2 * 2.25))
+    assert surface.value(p) == pytest.approx(expected, rel=1e-14)
+    assert surface.value((0.0, 0.0)) == pytest.approx(2.0 - 0.5 * np.exp(-5 / 4.5), rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([(0.0, 0.0)], [1.0, 2.0], [1.0]), "one height and one width per centre"),
+        (([(0.0, 0.0)], [1.0], [0.0]), "widths must be finite numbers > 0"),
+        (([(0.0, np.nan)], [1.0], [1.0]), "finite"),
+    ],
+)
+def test_gaussian_bumps_bad_arguments_are_clear_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianBumps(*args)
 
 
 # ---- Quadratic ----------------------------------------
@@ -244,6 +274,7 @@ def test_public_names():
         "Minimum",
         "SharpFlat2D",
         "ValleyOfMinima",
+        "GaussianBumps",
         "Quadratic",
         "Stochastic",
         "run_optimizer",
