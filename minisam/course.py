@@ -85,7 +85,7 @@ def settle_noisy(
 # ---- reading an optimizer's direction ------------------------------------------------------
 def update_direction(params, closure, make_optimizer):
     """The unit vector (flat, float64, over all parameters) of the update a SAM-family optimizer
-    applies at θ, and the optimizer's ``diagnostics``; θ is left exactly as it was.
+    applies at θ, and the optimizer's ``diagnostics`` ({} for plain SGD); θ is left exactly as it was.
 
     ``make_optimizer(base)`` wraps the base optimizer it is given, e.g.
     ``lambda base: optim.SAM(base, rho=0.05, steps=3)``. The base is plain SGD with lr = 1 and
@@ -103,7 +103,7 @@ def update_direction(params, closure, make_optimizer):
     size = np.linalg.norm(move)
     if not size > 0:
         raise ValueError("update_direction: the optimizer did not move θ (zero gradient?); no direction")
-    return -move / size, opt.diagnostics
+    return -move / size, getattr(opt, "diagnostics", {})  # plain SGD keeps no diagnostics
 
 
 def _host(array):
