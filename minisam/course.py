@@ -201,9 +201,11 @@ def verdict(claim: str, outcome: str, evidence: str) -> str:
 def explore_paths(surface, start, lr: float = 0.05, rho: float = 0.1, steps: int = 300, widgets=True):
     """SGD, SAM and XSAM paths from ``start`` on a 2-D ``surface``, drawn on its contour map.
 
-    With ``widgets=True`` and ipywidgets installed, sliders for the learning rate and ρ redraw
-    the figure; otherwise (ipywidgets missing, or ``widgets=False``) one static figure is drawn
-    at the given values and a line says how to get the sliders. Returns "widgets" or "static".
+    Always draws one static figure at the given ``lr`` and ``rho`` (it is what a stored notebook
+    shows, on GitHub too). With ``widgets=True`` and ipywidgets installed, sliders for the
+    learning rate and ρ follow, with a button that redraws (``interact_manual``: nothing is
+    recomputed until asked); without ipywidgets, a line says how to get them. Returns "widgets"
+    or "static".
     """
     lr = checks.number("explore_paths", "lr", lr, minimum=0.0, above=True)
     rho = checks.number("explore_paths", "rho", rho, minimum=0.0)
@@ -221,22 +223,23 @@ def explore_paths(surface, start, lr: float = 0.05, rho: float = 0.1, steps: int
             "XSAM": lambda p: optim.XSAM(optim.SGD(p, lr=lr), rho=rho, search_every=10),
         }
         paths = {name: landscapes.run_optimizer(surface, make, start, steps) for name, make in makers.items()}
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        fig, ax = plt.subplots(figsize=(8.5, 4.2))
         minima = {m.name: m.point for m in surface.minima}
         title = f"{steps} steps from ({start[0]:g}, {start[1]:g}), lr = {lr:g}, ρ = {rho:g}"
         plots.contour_paths(*grid, paths, minima=minima, ax=ax, title=title)
+        fig.tight_layout()
         plt.show()
 
+    draw()
     if widgets:
         try:
             import ipywidgets
         except ImportError:
             widgets = False
     if not widgets:
-        print("(a static figure: install ipywidgets, pip install -e '.[lessons]', for lr and ρ sliders)")
-        draw()
+        print("(static figure: install ipywidgets, pip install -e '.[lessons]', for lr and ρ sliders)")
         return "static"
-    ipywidgets.interact(
+    ipywidgets.interact_manual(
         draw,
         lr=ipywidgets.FloatSlider(value=lr, min=0.01, max=0.1, step=0.01, description="lr"),
         rho=ipywidgets.FloatSlider(value=rho, min=0.0, max=0.4, step=0.05, description="ρ"),
