@@ -6,7 +6,7 @@
 is the first line of every lesson: it limits the BLAS library to one thread (small matrix
 products on a busy, shared machine are many times slower with more; see
 ``minisam.threads``), seeds every random source the library uses, and sets figure
-defaults that read well in a notebook and on GitHub (text large enough, 110 dpi).
+defaults that read well in a notebook and on GitHub (text large enough, 100 dpi).
 
 The rest is bookkeeping a lesson needs but should not show:
 
@@ -42,7 +42,9 @@ def setup(seed: int = 0) -> None:
     rng.manual_seed(seed)
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 10, "legend.framealpha": 0.9})
+    from .plots import DPI
+
+    mpl.rcParams.update({"figure.dpi": DPI, "savefig.dpi": DPI, "font.size": 10, "legend.framealpha": 0.9})
 
 
 # ---- where does a run end? ---------------------------------------------------------------
@@ -192,7 +194,8 @@ def sign_test(wins: int, losses: int) -> float:
 
 def verdict(claim: str, outcome: str, evidence: str) -> str:
     """One printed line per claim: ``Claim 4 — NOT REPRODUCED: 0 of 42 ...``. Returns the line."""
-    line = f"{claim} — {outcome.upper()}: {evidence}"
+    shout = "".join(c.upper() if c.isascii() else c for c in outcome)  # "ρ_max" stays "ρ_MAX", not "Ρ_MAX"
+    line = f"{claim} — {shout}: {evidence}"
     print(line)
     return line
 

@@ -31,11 +31,11 @@ def _axes(ax, figsize=(5.5, 4.2)):
     return plt.subplots(figsize=figsize)[1]
 
 
-DPI = 110  # text stays readable; with the modest figure sizes used here a PNG stays under ~100 KiB
+DPI = 100  # text stays readable; with the modest figure sizes used here a PNG stays near 100 KiB or less
 
 
 def save(fig, path, dpi: int = DPI) -> Path:
-    """Write ``fig`` as a PNG at ``dpi`` (default 110: readable text, files of tens of KiB)."""
+    """Write ``fig`` as a PNG at ``dpi`` (default 100: readable text, files of tens of KiB)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
@@ -74,13 +74,15 @@ def contour_paths(
     ylabel=r"second parameter $\theta_2$",
     clip_percentile=95,
     legend="outside",
+    point_label="minimum",
 ):
     """Filled contours of a 2-D loss with optimizer paths drawn on top.
 
     paths:  {name: array (steps+1, 2)}, each drawn from a circle (its start) to a star (its
             end); the first path is the widest and each later one thinner and differently
             dashed, so paths that coincide stay visible.
-    minima: {label: (x, y)}, marked with a black-and-white cross and labelled.
+    minima: {label: (x, y)}, marked with a black-and-white cross and labelled; the legend calls
+            these points ``point_label`` ("minimum" unless you mark something else).
 
     The colour scale stops at the ``clip_percentile``-th percentile of Z (higher values share
     the top colour), so one steep corner cannot wash out the rest of the map; pass 100 to
@@ -119,7 +121,7 @@ def contour_paths(
         text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(7, 5), color="white", zorder=12)
         text.set_path_effects([patheffects.withStroke(linewidth=2.5, foreground="black")])  # on any colour
     if minima:
-        handles.append(Line2D([], [], ls="", marker="x", color="black", mew=2, ms=9, label="minimum"))
+        handles.append(Line2D([], [], ls="", marker="x", color="black", mew=2, ms=9, label=point_label))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if handles and legend:
         outside = {"loc": "upper left", "bbox_to_anchor": (1.3, 1.0)}
