@@ -110,21 +110,22 @@ def contour_paths(
         color, style = color_of(name, i), _PATH_STYLES[min(i, len(_PATH_STYLES) - 1)]
         ax.plot(path[:, 0], path[:, 1], color=color, zorder=3 + i, **style)
         ax.plot(*path[0], "o", color=color, ms=7, mec="white", zorder=10)
-        ax.plot(*path[-1], "*", color=color, ms=14, mec="white", zorder=10)
+        ax.plot(*path[-1], "*", color=color, ms=12, mec="white", zorder=10)
         handles.append(Line2D([], [], color=color, label=name, **style))
     if paths:
         handles.append(Line2D([], [], ls="", marker="o", color="gray", mec="white", ms=7, label="start"))
         handles.append(Line2D([], [], ls="", marker="*", color="gray", mec="white", ms=12, label="end"))
     for label, (x, y) in (minima or {}).items():
-        ax.plot(x, y, "x", color="white", ms=11, mew=4, zorder=11)
-        ax.plot(x, y, "x", color="black", ms=10, mew=2, zorder=12)
+        # under the end stars, and larger, so that a path ending on a minimum hides neither marker
+        ax.plot(x, y, "x", color="white", ms=16, mew=4, zorder=8)
+        ax.plot(x, y, "x", color="black", ms=15, mew=2, zorder=9)
         text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(7, 5), color="white", zorder=12)
         text.set_path_effects([patheffects.withStroke(linewidth=2.5, foreground="black")])  # on any colour
     if minima:
         handles.append(Line2D([], [], ls="", marker="x", color="black", mew=2, ms=9, label=point_label))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if handles and legend:
-        outside = {"loc": "upper left", "bbox_to_anchor": (1.3, 1.0)}
+        outside = {"loc": "upper left", "bbox_to_anchor": (1.38, 1.0)}
         where = outside if legend == "outside" else {"loc": "best"}
         ax.legend(handles=handles, fontsize=8, framealpha=0.9, **where)
     return ax
@@ -355,14 +356,10 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
     ax = _axes(ax)
     center = np.asarray(center, dtype=float)
     angles = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(
-        center[0] + rho * np.cos(angles),
-        center[1] + rho * np.sin(angles),
-        color="white",
-        lw=1.2,
-        ls="--",
-        label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})",
-    )
+    circle = center[:, None] + rho * np.stack([np.cos(angles), np.sin(angles)])
+    ax.plot(*circle, color="white", lw=1.2, ls="--")
+    # the legend's sample of the white circle is drawn in gray, or it would vanish on the white legend
+    ax.plot([], [], color="gray", lw=1.2, ls="--", label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})")
     others = iter(["black", "tab:red", "tab:purple", "tab:brown"])
     for i, (name, offset) in enumerate(offsets.items()):
         color = color_of(name, i) if name.upper().startswith(tuple(COLORS)) else next(others)
@@ -380,7 +377,7 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
     ax.legend(
         fontsize=8,
         loc="upper left",
-        bbox_to_anchor=(1.28, 1.0),
+        bbox_to_anchor=(1.38, 1.0),
         framealpha=0.9,
         title="arrows: directions drawn\nwith length ρ, not steps",
         title_fontsize=8,
