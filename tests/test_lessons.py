@@ -149,4 +149,7 @@ def test_lesson_04_executes_without_ipywidgets(tmp_path, monkeypatch):
     (tmp_path / "ipywidgets.py").write_text("raise ImportError('ipywidgets hidden by the test')\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    _runner().execute(LESSONS / "04_sharp_vs_flat_minima.ipynb", write=False)
+    copy = tmp_path / "04_copy.ipynb"  # executed with outputs, in a copy, so the static path can be checked
+    copy.write_bytes((LESSONS / "04_sharp_vs_flat_minima.ipynb").read_bytes())
+    _runner().execute(copy, write=True)
+    assert "static figure: install ipywidgets" in copy.read_text(encoding="utf-8")
