@@ -234,6 +234,82 @@ class SharpFlat2D(Landscape):
         )
 
 
+# ---- a valley of minima -------------------------------------------------------------------
+class ValleyOfMinima(Landscape):
+    """A straight valley whose floor is all minima, each one as deep as the next but not as flat:
+
+        L(x, y) = ½·(1 + y²)·x²
+
+    Every point (0, y) is a minimum with loss 0. Its Hessian there is diag(1 + y², 0): the
+    curvature across the valley is 1 + y² and along it 0, so the flattest minimum is (0, 0),
+    with curvature 1, and the minimum at y = √3 is four times as sharp. Loss values cannot
+    tell these minima apart; only their curvature can, which makes this the smallest
+    landscape on which "prefers flat minima" is a statement about the optimizer alone.
+
+    Why SAM drifts along the floor (the derivation is in lesson 04): on the floor g₀ = 0 in
+    the y direction, so gradient descent stops wherever it reaches x = 0. SAM evaluates the
+    gradient at an ascent point about ρ away across the valley, (x ± ρ, y), where
+    ∂L/∂y = x²·y ≈ ρ²·y is not zero; each step therefore shrinks y by about a factor
+    (1 − lr·ρ²), and SAM slides to the flattest minimum. ``minima`` holds that one point,
+    named "flattest"; ``curvature_across(point)`` gives 1 + y².
+    """
+
+    dim = 2
+    bounds = ((-1.5, 1.5), (-0.5, 2.5))
+
+    def __init__(self):
+        self.minima = [Minimum("flattest", np.zeros(2))]
+
+    def loss(self, theta: Tensor) -> Tensor:
+        theta = self._check(theta)
+        x, y = theta[0], theta[1]
+        return 0.5 * (1.0 + y * y) * x * x
+
+    @staticmethod
+    def curvature_across(point) -> float:
+        """1 + y²: the Hessian's eigenvalue across the valley at the floor point (0, y)."""
+        return 1.0 + float(np.asarray(point, np.float64)[1]) ** 2
+
+
+# ---- bumps and wells -------------------------------------------------------------------------
+class GaussianBumps(Landscape):
+    """A sum of Gaussian bumps (height > 0) and wells (height < 0), in any dimension:
+
+        L(θ) = Σᵢ hᵢ·exp(−‖θ − cᵢ‖² / 2wᵢ²)
+
+    Built for illustrations that need a loss with several local maxima inside one ρ-ball, such
+    as lesson 06's multi-step ascent that climbs the nearer, lower bump and stops being a good
+    guide to the ball's highest point. ``bounds`` (2-D only) is what the plots show.
+    """
+
+    def __init__(self, centers, heights, widths, bounds=None):
+        centers = np.atleast_2d(np.asarray(centers, np.float64))
+        heights = np.asarray(heights, np.float64).reshape(-1)
+        widths = np.asarray(widths, np.float64).reshape(-1)
+        if not len(centers) == len(heights) == len(widths):
+            raise ValueError(
+                f"GaussianBumps: need one height and one width per centre, got {len(centers)} centres, "
+                f"{len(heights)} heights and {len(widths)} widths"
+            )
+        if not np.all(np.isfinite(centers)) or not np.all(np.isfinite(heights)):
+            raise ValueError("GaussianBumps: centres and heights must be finite numbers")
+        if not np.all(widths > 0) or not np.all(np.isfinite(widths)):
+            raise ValueError(f"GaussianBumps: widths must be finite numbers > 0, got {widths.tolist()}")
+        self.centers, self.heights, self.widths = centers, heights, widths
+        self.dim = centers.shape[1]
+        self.bounds = bounds
+        self.minima = []
+
+    def loss(self, theta: Tensor) -> Tensor:
+        theta = self._check(theta)
+        total = None
+        for center, height, width in zip(self.centers, self.heights, self.widths, strict=True):
+            offset = theta - self._constant(center, theta)
+            term = float(height) * (-(offset * offset).sum() / (2 * float(width) ** 2)).exp()
+            total = term if total is None else total + term
+        return total
+
+
 # ---- a quadratic with a chosen Hessian ------------------------------------------------------
 class Quadratic(Landscape):
     """L(θ) = ½ (θ − c)ᵀ H (θ − c), in any dimension, with a chosen symmetric Hessian H.

@@ -31,8 +31,11 @@ def _axes(ax, figsize=(5.5, 4.2)):
     return plt.subplots(figsize=figsize)[1]
 
 
-def save(fig, path, dpi: int = 90) -> Path:
-    """Write ``fig`` as a PNG (modest dpi keeps notebooks and the repository small)."""
+DPI = 100  # text stays readable; with the modest figure sizes used here a PNG stays near 100 KiB or less
+
+
+def save(fig, path, dpi: int = DPI) -> Path:
+    """Write ``fig`` as a PNG at ``dpi`` (default 100: readable text, files of tens of KiB)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
@@ -49,6 +52,15 @@ def grid_values(loss_fn, bounds, resolution: int = 120):
     return X, Y, Z
 
 
+# Paths are drawn widest first, so a later, thinner path on top of an earlier one never hides it.
+_PATH_STYLES = [
+    {"lw": 4.0, "ls": "-"},
+    {"lw": 2.4, "ls": "--"},
+    {"lw": 1.4, "ls": "-"},
+    {"lw": 1.0, "ls": ":"},
+]
+
+
 def contour_paths(
     X,
     Y,
@@ -57,31 +69,65 @@ def contour_paths(
     minima=None,
     ax=None,
     title="Loss landscape",
-    levels=30,
-    xlabel=r"$\theta_1$",
-    ylabel=r"$\theta_2$",
+    levels=20,
+    xlabel=r"first parameter $\theta_1$",
+    ylabel=r"second parameter $\theta_2$",
+    clip_percentile=95,
+    legend="outside",
+    point_label="minimum",
 ):
     """Filled contours of a 2-D loss with optimizer paths drawn on top.
 
-    paths:  {name: array (steps+1, 2)}, drawn from a circle (start) to a star (end).
-    minima: {label: (x, y)}, marked with a black cross.
+    paths:  {name: array (steps+1, 2)}, each drawn from a circle (its start) to a star (its
+            end); the first path is the widest and each later one thinner and differently
+            dashed, so paths that coincide stay visible.
+    minima: {label: (x, y)}, marked with a black-and-white cross and labelled; the legend calls
+            these points ``point_label`` ("minimum" unless you mark something else).
+
+    The colour scale stops at the ``clip_percentile``-th percentile of Z (higher values share
+    the top colour), so one steep corner cannot wash out the rest of the map; pass 100 to
+    show the full range. Every marker is explained in the legend, which sits to the right of
+    the axes (``legend="outside"``, so that it covers no data), inside them (``"inside"``), or
+    is left out (``None``, e.g. for all but one panel of a row).
     """
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
     ax = _axes(ax)
-    filled = ax.contourf(X, Y, Z, levels=levels, cmap="viridis")
-    ax.contour(X, Y, Z, levels=levels, colors="k", linewidths=0.3, alpha=0.4)
-    ax.figure.colorbar(filled, ax=ax, label="loss")
+    Z = np.asarray(Z, dtype=float)
+    top = float(np.percentile(Z, clip_percentile))
+    bounds = np.linspace(float(Z.min()), top, levels)
+    extend = "max" if top < Z.max() else "neither"
+    # no anti-aliasing and no contour lines: the bands show the levels, and the PNG stays ~5x smaller
+    filled = ax.contourf(
+        X, Y, np.minimum(Z, top), levels=bounds, cmap="viridis", extend=extend, antialiased=False
+    )
+    note = "" if extend == "neither" else f" (top colour: ≥ {top:.3g})"
+    ax.figure.colorbar(filled, ax=ax, label="loss" + note)
+    handles = []
     for i, (name, path) in enumerate((paths or {}).items()):
         path = np.asarray(path)
-        color = color_of(name, i)
-        ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=1.8, label=name)
-        ax.plot(*path[0], "o", color=color, ms=6, mec="white")
-        ax.plot(*path[-1], "*", color=color, ms=13, mec="white")
-    for label, (x, y) in (minima or {}).items():
-        ax.plot(x, y, "x", color="black", ms=9, mew=2)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 6), color="white")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        color, style = color_of(name, i), _PATH_STYLES[min(i, len(_PATH_STYLES) - 1)]
+        ax.plot(path[:, 0], path[:, 1], color=color, zorder=3 + i, **style)
+        ax.plot(*path[0], "o", color=color, ms=7, mec="white", zorder=10)
+        ax.plot(*path[-1], "*", color=color, ms=12, mec="white", zorder=10)
+        handles.append(Line2D([], [], color=color, label=name, **style))
     if paths:
-        ax.legend(loc="upper right", framealpha=0.9)
+        handles.append(Line2D([], [], ls="", marker="o", color="gray", mec="white", ms=7, label="start"))
+        handles.append(Line2D([], [], ls="", marker="*", color="gray", mec="white", ms=12, label="end"))
+    for label, (x, y) in (minima or {}).items():
+        # under the end stars, and larger, so that a path ending on a minimum hides neither marker
+        ax.plot(x, y, "x", color="white", ms=16, mew=4, zorder=8)
+        ax.plot(x, y, "x", color="black", ms=15, mew=2, zorder=9)
+        text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(7, 5), color="white", zorder=12)
+        text.set_path_effects([patheffects.withStroke(linewidth=2.5, foreground="black")])  # on any colour
+    if minima:
+        handles.append(Line2D([], [], ls="", marker="x", color="black", mew=2, ms=9, label=point_label))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if handles and legend:
+        outside = {"loc": "upper left", "bbox_to_anchor": (1.38, 1.0)}
+        where = outside if legend == "outside" else {"loc": "best"}
+        ax.legend(handles=handles, fontsize=8, framealpha=0.9, **where)
     return ax
 
 
@@ -108,8 +154,10 @@ def basin_map(labels, bounds, names, ax=None, title="Where each start ends up"):
     )
     handles = [Patch(color=palette[i + 1], label=n) for i, n in enumerate(names)]
     handles.append(Patch(color=palette[0], label="neither"))
-    ax.legend(handles=handles, loc="upper right", framealpha=0.9, fontsize=8)
-    ax.set(title=title, xlabel=r"start $\theta_1$", ylabel=r"start $\theta_2$")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="ends in")
+    ax.set(
+        title=title, xlabel=r"start: first parameter $\theta_1$", ylabel=r"start: second parameter $\theta_2$"
+    )
     return ax
 
 
@@ -227,7 +275,9 @@ def alpha_trajectory(
     steps, alphas, alpha_max=2.0, ax=None, steps_per_epoch=None, title=r"XSAM's $\alpha^*$ over training"
 ):
     """α* at each search step, with the α = 0 (v₀) and α = 1 (v₁, SAM) lines, the grid's
-    end α_max, and (with ``steps_per_epoch``) faint lines at epoch boundaries."""
+    end α_max, and (with ``steps_per_epoch``) faint lines at epoch boundaries. Searches whose
+    α* is the grid's last point are marked with a triangle: there the probe loss was still
+    rising, so α* was clamped by the grid, not found."""
     ax = _axes(ax, figsize=(6.5, 3.4))
     steps = np.asarray(steps)
     if steps_per_epoch:
@@ -237,19 +287,34 @@ def alpha_trajectory(
     ax.axhline(1, color=COLORS["SAM"], ls="--", lw=1, label=r"$\alpha=1$: $v_1$ (SAM)")
     ax.axhline(alpha_max, color="gray", ls=":", lw=1, label=rf"grid end $\alpha_{{max}}={alpha_max:g}$")
     ax.plot(steps, alphas, "o-", color=COLORS["XSAM"], ms=3, lw=1, label=r"$\alpha^*$ at each search")
-    ax.set(title=title, xlabel="training step", ylabel=r"$\alpha^*$", ylim=(-0.1, alpha_max + 0.1))
-    ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
+    alphas = np.asarray(alphas, dtype=float)
+    clamped = np.isclose(alphas, alpha_max)
+    if clamped.any():
+        ax.plot(
+            steps[clamped],
+            alphas[clamped],
+            "^",
+            color="black",
+            ms=7,
+            ls="",
+            label=rf"at the grid's end ({clamped.sum()} of {len(alphas)}): the maximum may lie beyond",
+        )
+    ax.set(title=title, xlabel="training step", ylabel=r"$\alpha^*$", ylim=(-0.1, alpha_max + 0.25))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
     ax.grid(alpha=0.3)
     return ax
 
 
-def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over="points", spread="std"):
+def curves_with_spread(
+    x, curves, ax=None, title="", xlabel="", ylabel="", over="points", spread="std", show_each=False
+):
     """Several measurements at each x, one line per name: the mean with a ±1 standard
     deviation band (``spread="std"``), or the median with the middle half of the
     measurements, 25th to 75th percentile (``spread="quartiles"``).
 
     curves: {name: array (measurements, len(x))}, NaN where a name has no value at that x;
-    ``over`` names what the rows are ("points", "seeds", ...) in the legend.
+    ``over`` names what the rows are ("points", "seeds", ...) in the legend. ``show_each``
+    also draws every row as a thin line, so that one row that moves the mean stays visible.
     """
     ax = _axes(ax)
     for i, (name, rows) in enumerate(curves.items()):
@@ -264,6 +329,10 @@ def curves_with_spread(x, curves, ax=None, title="", xlabel="", ylabel="", over=
             what = "mean ± std"
         color = color_of(name, i)
         label = name if len(rows) == 1 else f"{name} ({what} of {len(rows)} {over})"
+        if show_each and len(rows) > 1:
+            for j, row in enumerate(rows):
+                each = f"{name}: each of the {len(rows)} {over}" if j == 0 else None
+                ax.plot(x, row, "-", color=color, lw=0.6, alpha=0.45, label=each)
         ax.plot(x, center, "o-", color=color, ms=4, lw=1.8, label=label)
         if len(rows) > 1:
             ax.fill_between(x, low, high, color=color, alpha=0.15)
@@ -278,22 +347,19 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
     existing plot (typically ``contour_paths`` of a loss slice): the paper's Fig. 1a.
 
     offsets: {name: 2-vector}, each arrow drawn from θ to θ + offset (pass ρ·unit vectors
-    to compare directions on the sphere). Names starting with SGD/SAM/XSAM get their
-    optimizer's colour; other names get black, then further colours.
+    to compare directions on the sphere). An arrow is a direction, not an optimizer step (a step
+    goes the other way, downhill, and has length lr·‖g‖); the legend says so. Names starting
+    with SGD/SAM/XSAM get their optimizer's colour; other names get black, then further colours.
     """
     from matplotlib import patheffects
 
     ax = _axes(ax)
     center = np.asarray(center, dtype=float)
     angles = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(
-        center[0] + rho * np.cos(angles),
-        center[1] + rho * np.sin(angles),
-        color="white",
-        lw=1.2,
-        ls="--",
-        label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})",
-    )
+    circle = center[:, None] + rho * np.stack([np.cos(angles), np.sin(angles)])
+    ax.plot(*circle, color="white", lw=1.2, ls="--")
+    # the legend's sample of the white circle is drawn in gray, or it would vanish on the white legend
+    ax.plot([], [], color="gray", lw=1.2, ls="--", label=label_circle or rf"$\rho$-circle ($\rho$={rho:g})")
     others = iter(["black", "tab:red", "tab:purple", "tab:brown"])
     for i, (name, offset) in enumerate(offsets.items()):
         color = color_of(name, i) if name.upper().startswith(tuple(COLORS)) else next(others)
@@ -304,11 +370,44 @@ def neighbourhood_arrows(offsets, rho, center=(0.0, 0.0), ax=None, title=None, l
         outline = patheffects.withStroke(linewidth=4, foreground="white")
         arrow.arrow_patch.set_path_effects([outline])
         ax.plot([], [], color=color, lw=2, label=name)  # legend entry for the arrow
-    ax.plot(*center, "o", color="white", mec="black", ms=6, label=r"$\theta$")
+    ax.plot(*center, "o", color="white", mec="black", ms=6, label=r"$\theta$ (the current parameters)")
     if title:
         ax.set_title(title)
     ax.set_aspect("equal")
-    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    ax.legend(
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.38, 1.0),
+        framealpha=0.9,
+        title="arrows: directions drawn\nwith length ρ, not steps",
+        title_fontsize=8,
+    )
+    return ax
+
+
+def outcome_bars(
+    settings, counts, ax=None, title="", xlabel="", ylabel="number of starts", colors=None, total=None
+):
+    """Stacked bars: for each setting (e.g. each ρ) how many runs ended in each outcome.
+
+    settings: the x labels; counts: {outcome: list of counts, one per setting}, stacked in
+    the order given. Each segment is labelled with its count; ``total`` (the number of runs
+    per setting) is drawn as a dashed line so a missing segment cannot go unnoticed.
+    """
+    ax = _axes(ax, figsize=(5.0, 3.6))
+    palette = colors or {}
+    x = np.arange(len(settings))
+    bottom = np.zeros(len(settings))
+    for i, (outcome, values) in enumerate(counts.items()):
+        values = np.asarray(values, dtype=float)
+        bars = ax.bar(x, values, bottom=bottom, color=palette.get(outcome, f"C{i}"), label=outcome, width=0.6)
+        ax.bar_label(bars, labels=[f"{v:g}" if v else "" for v in values], label_type="center", fontsize=8)
+        bottom += values
+    if total is not None:
+        ax.axhline(total, color="black", ls="--", lw=1, label=f"all {total} starts")
+    ax.set_xticks(x, [str(s) for s in settings])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
 
 

@@ -5,7 +5,14 @@ import pytest
 
 import minisam as ms
 from minisam import landscapes
-from minisam.landscapes import Quadratic, SharpFlat2D, Stochastic, run_optimizer
+from minisam.landscapes import (
+    GaussianBumps,
+    Quadratic,
+    SharpFlat2D,
+    Stochastic,
+    ValleyOfMinima,
+    run_optimizer,
+)
 
 
 def numeric_gradient(surface, point, h=1e-6):
@@ -43,6 +50,8 @@ def test_landscape_tensor_gradients_match_central_differences():
     for surface in (
         SharpFlat2D(),
         Quadratic.from_eigenvalues([3.0, 1.0, 0.2], seed=1, center=[1, 0, -1]),
+        ValleyOfMinima(),
+        GaussianBumps([(0.45, 0.3), (0.0, 1.3)], [1.0, 3.0], [0.2, 0.5]),
     ):
         point = np.linspace(-0.7, 0.6, surface.dim)
         np.testing.assert_allclose(
@@ -81,6 +90,74 @@ def test_sgd_settles_in_the_sharp_minimum_where_xsam_reaches_the_flat_one():
     assert surface.nearest_minimum(ends["XSAM"], radius=0.3) == "flat"
     assert surface.nearest_minimum(ends["SAM"], radius=0.3) is None
     assert np.linalg.norm(ends["SAM"] - surface.saddle) < 2 * rho
+
+
+# ---- ValleyOfMinima ----------------------------------------
+@pytest.mark.parametrize("y", [-1.0, 0.0, 0.5, np.sqrt(3.0), 2.0])
+def test_valley_floor_points_are_minima_of_loss_zero_with_curvature_one_plus_y_squared(y):
+    surface = ValleyOfMinima()
+    point = np.array([0.0, y])
+    assert surface.value(point) == 0.0
+    assert np.all(surface.gradient(point) == 0.0)
+    np.testing.assert_allclose(surface.hessian(point), [[1.0 + y * y, 0.0], [0.0, 0.0]], atol=1e-8)
+    assert surface.curvature_across(point) == pytest.approx(1.0 + y * y, rel=1e-15)
+
+
+def test_valley_value_and_gradient_off_the_floor_follow_the_formula():
+    surface = ValleyOfMinima()
+    x, y = 0.7, -1.3
+    assert surface.value((x, y)) == pytest.approx(0.5 * (1 + y * y) * x * x, rel=1e-14)
+    np.testing.assert_allclose(surface.gradient((x, y)), [(1 + y * y) * x, x * x * y], rtol=1e-14)
+    assert surface.minimum("flattest").point.tolist() == [0.0, 0.0]
+
+
+def test_gradient_descent_stops_on_the_valley_floor_while_sam_and_xsam_drift_to_the_flattest_minimum():
+    """The mechanism lesson 04 shows (lr 0.1, rho 0.2, 1000 steps from (1, 2)): gradient descent
+    reaches the floor at y close to sqrt(3), curvature near 4; SAM and XSAM, whose gradient at the
+    ascent point keeps a component ~rho^2*y along the floor, end near y = 0, curvature near 1."""
+    from minisam import optim
+
+    surface, start, lr, rho = ValleyOfMinima(), (1.0, 2.0), 0.1, 0.2
+    ends = {
+        name: run_optimizer(surface, make, start, steps=1000)[-1]
+        for name, make in {
+            "SGD": lambda p: optim.SGD(p, lr=lr),
+            "SAM": lambda p: optim.SAM(optim.SGD(p, lr=lr), rho=rho),
+            "XSAM": lambda p: optim.XSAM(optim.SGD(p, lr=lr), rho=rho, search_every=10),
+        }.items()
+    }
+    assert abs(ends["SGD"][0]) < 1e-12
+    assert 3.5 < surface.curvature_across(ends["SGD"]) < 4.5
+    for name in ("SAM", "XSAM"):
+        assert abs(ends[name][0]) < 2 * lr * rho, name  # it hovers on the floor, within one bounce
+        assert surface.curvature_across(ends[name]) < 1.05, name
+
+
+def test_valley_loss_of_the_wrong_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"ValleyOfMinima.*shape \(2,\)"):
+        ValleyOfMinima().loss(ms.Tensor(np.zeros(3)))
+
+
+# ---- GaussianBumps ----------------------------------------
+def test_gaussian_bumps_value_is_the_sum_of_the_bumps():
+    surface = GaussianBumps([(0.0, 0.0), (1.0, 2.0)], [2.0, -0.5], [0.5, 1.5])
+    p = np.array([0.3, 0.4])
+    expected = 2.0 * np.exp(-0.25 / (2 * 0.25)) - 0.5 * np.exp(-(0.7**2 + 1.6**2) / (2 * 2.25))
+    assert surface.value(p) == pytest.approx(expected, rel=1e-14)
+    assert surface.value((0.0, 0.0)) == pytest.approx(2.0 - 0.5 * np.exp(-5 / 4.5), rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (([(0.0, 0.0)], [1.0, 2.0], [1.0]), "one height and one width per centre"),
+        (([(0.0, 0.0)], [1.0], [0.0]), "widths must be finite numbers > 0"),
+        (([(0.0, np.nan)], [1.0], [1.0]), "finite"),
+    ],
+)
+def test_gaussian_bumps_bad_arguments_are_clear_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianBumps(*args)
 
 
 # ---- Quadratic ----------------------------------------
@@ -192,5 +269,14 @@ def test_stochastic_bad_arguments():
 
 
 def test_public_names():
-    for name in ("Landscape", "Minimum", "SharpFlat2D", "Quadratic", "Stochastic", "run_optimizer"):
+    for name in (
+        "Landscape",
+        "Minimum",
+        "SharpFlat2D",
+        "ValleyOfMinima",
+        "GaussianBumps",
+        "Quadratic",
+        "Stochastic",
+        "run_optimizer",
+    ):
         assert hasattr(landscapes, name)
