@@ -1,11 +1,12 @@
-"""XSAM: each rule of ALGORITHMS.md, named in a test."""
+"""XSAM: each rule of minisam/optim/ALGORITHMS.md (section XSAM and the sections it
+shares with SAM), named in a test."""
 
 import math
 
 import numpy as np
 import pytest
+from helpers import GradientRecorder, compare_with_reference, quadratic
 from reference_sam import XSAMReference
-from test_sam import GradientRecorder, compare_with_reference, quadratic
 
 import minisam as ms
 import minisam.functional as F
