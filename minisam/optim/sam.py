@@ -24,12 +24,12 @@ BatchNorm's running statistics. ``rho=0`` makes SAM exactly its base optimizer.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from .. import checks, nn, vector
 from ..backend import get_array_module
 from ..tensor import Tensor
+from .micro_batches import mean_diagnostics, mean_gradient, micro_batches
 from .wrapper import SharpnessAware, moved_to
 
 EPS0 = vector.EPS0  # ε₀, added to every norm that is divided by (kept importable from here)
@@ -151,7 +151,7 @@ class SAM(SharpnessAware):
 
     def step(self, closure=None, batch_size=None):
         self._check_closure(closure)
-        parts = self._micro_batches(closure, batch_size)
+        parts = micro_batches(closure, self.m, batch_size)
         with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
             # 1–4. each (micro-)batch climbs from θ; the parameters are back at θ afterwards
             climbs = [
@@ -168,38 +168,3 @@ class SAM(SharpnessAware):
             if len(climbs) == 1
             else Tensor(self.diagnostics["loss"], dtype=climbs[0].loss.dtype)
         )
-
-    def _micro_batches(self, closure, batch_size) -> list:
-        """The closures of the micro-batches, in order: ``closure(slice(j·m, (j+1)·m))``;
-        without m, the closure itself (the whole batch). ``batch_size`` matters only with m."""
-        if batch_size is not None:
-            batch_size = checks.count("SAM.step", "batch_size", batch_size, 1)
-        if self.m is None:
-            return [closure]
-        if batch_size is None or batch_size % self.m:
-            raise checks.ArgumentError(
-                f"SAM.step: with m={self.m} the step needs batch_size=B, the number of examples "
-                f"in the batch, and m must divide it; got batch_size={batch_size!r}"
-            )
-        return [functools.partial(closure, slice(j, j + self.m)) for j in range(0, batch_size, self.m)]
-
-
-def mean_gradient(climbs, count: int) -> list:
-    """The mean of the climbs' g_k, one entry per parameter (None where none took part)."""
-    gradients = [c.spread(c.gk, count) for c in climbs]
-    if len(climbs) == 1:
-        return gradients[0]
-    columns = [[g for g in column if g is not None] for column in zip(*gradients, strict=True)]
-    return [sum(column) / len(climbs) if column else None for column in columns]
-
-
-def mean_diagnostics(climbs, with_count: bool) -> dict:
-    """One climb's diagnostics, or the means over the micro-batches' climbs."""
-    each = [c.diagnostics() for c in climbs]
-    mean = {key: sum(d[key] for d in each) / len(each) for key in each[0] if key != "grad_norms"}
-    mean["grad_norms"] = [
-        sum(column) / len(each) for column in zip(*(d["grad_norms"] for d in each), strict=True)
-    ]
-    if with_count:
-        mean["micro_batches"] = len(climbs)
-    return mean
