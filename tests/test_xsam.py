@@ -11,7 +11,7 @@ from reference_sam import XSAMReference
 import minisam as ms
 import minisam.functional as F
 from minisam import models, nn, optim
-from minisam.optim.xsam import search_alpha, slerp, slerp_over_v1
+from minisam.optim.xsam import search_alpha, slerp, slerp_in_place
 
 
 def _mlp_problem(seed=0):
@@ -439,10 +439,10 @@ def test_slerp_falls_back_to_v1_itself_when_v0_and_v1_are_parallel_or_opposite()
 
 
 @pytest.mark.parametrize("psi, alpha", [(0.7, 0.0), (0.7, 0.4), (0.7, 1.0), (2.0, 1.9), (0.0, 0.5)])
-def test_slerp_over_v1_gives_length_times_slerp_in_v1s_own_arrays(psi, alpha):
+def test_slerp_in_place_gives_length_times_slerp_in_v1s_own_arrays(psi, alpha):
     v0, v1 = _unit_pair(psi)
     expected = [3.5 * a for a in slerp(v0, v1, psi, alpha)]
-    got = slerp_over_v1(v0, v1, psi, alpha, length=3.5)
+    got = slerp_in_place(v0, v1, psi, alpha, length=3.5)
     assert got is v1
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-15, atol=1e-15)

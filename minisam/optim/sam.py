@@ -113,6 +113,7 @@ def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step")
 
     theta = vector.data_of(taking_part)
     # 2. the climb to ϑ_k, and 3. the gradient g_k there, on the same batch
+    # (4. back to θ: gradient_at hands θ's own arrays back after every pass)
     point, grad_norms, ascent_loss, gk = ascend(
         theta, [grads[i] for i in moving], gradient_at, rho, steps, adaptive, eta
     )
@@ -140,20 +141,11 @@ class SAM(SharpnessAware):
         super().__init__(base)
         self.__dict__.update(self._settings(rho=rho, steps=steps, adaptive=adaptive, eta=eta, m=m))
 
-    def _settings(self, rho, steps, adaptive, eta, m=None) -> dict:
-        return {
-            "rho": checks.number("SAM", "rho", rho, 0.0),
-            "steps": checks.count("SAM", "steps", steps, 1),
-            "adaptive": checks.flag("SAM", "adaptive", adaptive),
-            "eta": checks.number("SAM", "eta", eta, 0.0),
-            "m": None if m is None else checks.count("SAM", "m", m, 1),
-        }
-
     def step(self, closure=None, batch_size=None):
         self._check_closure(closure)
         parts = micro_batches(closure, self.m, batch_size)
         with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
-            # 1–4. each (micro-)batch climbs from θ; the parameters are back at θ afterwards
+            # 1–4. each (micro-)batch climbs from θ and comes back to it
             climbs = [
                 climb(self.params, part, self.rho, self.steps, self.adaptive, self.eta, "SAM.step")
                 for part in parts
@@ -168,3 +160,13 @@ class SAM(SharpnessAware):
             if len(climbs) == 1
             else Tensor(self.diagnostics["loss"], dtype=climbs[0].loss.dtype)
         )
+
+    # ---- the settings, checked (constructor and load_state_dict) -------------------------
+    def _settings(self, rho, steps, adaptive, eta, m=None) -> dict:
+        return {
+            "rho": checks.number("SAM", "rho", rho, 0.0),
+            "steps": checks.count("SAM", "steps", steps, 1),
+            "adaptive": checks.flag("SAM", "adaptive", adaptive),
+            "eta": checks.number("SAM", "eta", eta, 0.0),
+            "m": None if m is None else checks.count("SAM", "m", m, 1),
+        }
