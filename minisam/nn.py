@@ -73,7 +73,7 @@ class restore_batchnorm_stats_on_error:
         return self
 
     def __exit__(self, exc_type, *exc):
-        _open_rollbacks.remove(self.saved)
+        _open_rollbacks.pop()  # blocks nest, so the last one opened is this one
         if exc_type is not None:
             for layer, *before in self.saved.values():
                 for now, then in zip(_batchnorm_stats(layer), before, strict=True):

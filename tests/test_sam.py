@@ -441,3 +441,20 @@ def test_a_checkpoint_written_before_m_existed_still_loads(float64):
     fresh = optim.SAM(optim.SGD([theta], lr=0.5), rho=0.7, m=3)
     fresh.load_state_dict(old_format)
     assert (fresh.rho, fresh.m, fresh.step_count) == (0.1, None, 1)
+
+
+def test_batchnorm_rollback_blocks_nest_and_undo_only_their_own_failed_block(float64):
+    ms.manual_seed(0)
+    model = _bn_model()
+    x = ms.Tensor(np.random.default_rng(1).standard_normal((10, 4)))
+    start = model.state_dict()["1.running_mean"]
+    with nn.restore_batchnorm_stats_on_error():
+        model(x)  # kept: its block does not fail
+        after_first = model.state_dict()["1.running_mean"]
+        with pytest.raises(RuntimeError), nn.restore_batchnorm_stats_on_error():
+            model(x)
+            raise RuntimeError("inner block fails")
+        assert np.array_equal(model.state_dict()["1.running_mean"], after_first)
+    assert not np.array_equal(after_first, start)
+    assert np.array_equal(model.state_dict()["1.running_mean"], after_first)
+    assert model.state_dict()["1.num_batches_tracked"] == 1
