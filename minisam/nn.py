@@ -16,9 +16,13 @@ same model on NumPy and CuPy.
 
 BatchNorm and the SAM family: a SAM step evaluates the same batch several times, at θ
 and at perturbed points. Only the first pass, at θ, may update the running statistics
-(ALGORITHMS.md). The optimizers wrap every later pass in ``frozen_batchnorm_stats()``;
-inside it BatchNorm layers still normalise with the batch's own statistics (train
-mode) but leave ``running_mean``, ``running_var`` and ``num_batches_tracked`` alone.
+(minisam/optim/ALGORITHMS.md, section "BatchNorm during SAM-family steps"). The
+optimizers wrap every later pass in ``frozen_batchnorm_stats()``; inside it BatchNorm
+layers still normalise with the batch's own statistics (train mode) but leave
+``running_mean``, ``running_var`` and ``num_batches_tracked`` alone. And a step that
+fails must change nothing: the optimizers run each step inside
+``restore_batchnorm_stats_on_error()``, which puts back the running statistics of every
+layer that the step had already updated when the error came.
 """
 
 from __future__ import annotations
@@ -97,6 +101,40 @@ class frozen_relu_pattern:
             raise RuntimeError("frozen_relu_pattern: this pass has other ReLU layers than the first")
         self.position += 1
         return self.masks[self.position - 1]
+
+
+# ---- undoing a failed optimizer step -----------------------------------------------
+_open_rollbacks = []  # the saved statistics of each open restore_batchnorm_stats_on_error block
+
+
+class restore_batchnorm_stats_on_error:
+    """Context manager: if the block raises, every BatchNorm layer that updated its running
+    statistics inside the block gets them back exactly as they were when it first did (in
+    place, so the arrays stay the same objects). Without an error nothing is undone. Nests."""
+
+    def __enter__(self):
+        self.saved = {}  # id(layer) -> (layer, running_mean, running_var, num_batches_tracked)
+        _open_rollbacks.append(self.saved)
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        _open_rollbacks.pop()  # blocks nest, so the last one opened is this one
+        if exc_type is not None:
+            for layer, *before in self.saved.values():
+                for now, then in zip(_batchnorm_stats(layer), before, strict=True):
+                    now[...] = then
+        return False
+
+
+def _batchnorm_stats(layer) -> tuple:
+    return layer.running_mean, layer.running_var, layer.num_batches_tracked
+
+
+def _before_batchnorm_update(layer) -> None:
+    """Called by a BatchNorm layer just before it updates its running statistics."""
+    for saved in _open_rollbacks:
+        if id(layer) not in saved:
+            saved[id(layer)] = (layer, *(a.copy() for a in _batchnorm_stats(layer)))
 
 
 # ---- Parameter and Module --------------------------------------------------------------
@@ -533,8 +571,10 @@ class _BatchNorm(Module):
                 f"{self.num_features} channels in dimension 1, got shape {x.shape}"
             )
         update = self.training and not _batchnorm_stats_frozen
-        if update and _journal is not None:
-            _journal.keep(self.running_mean, self.running_var, self.num_batches_tracked)
+        if update:
+            _before_batchnorm_update(self)  # lets a failed optimizer step put the statistics back
+            if _journal is not None:  # lets a failed forward pass put them back
+                _journal.keep(self.running_mean, self.running_var, self.num_batches_tracked)
         out = F.batch_norm(
             x,
             self.running_mean,

@@ -1,4 +1,5 @@
-"""An independent, plain-NumPy implementation of the published equations (ALGORITHMS.md).
+"""An independent, plain-NumPy implementation of the published equations
+(minisam/optim/ALGORITHMS.md).
 
 Nothing here imports minisam: a tanh MLP with softmax cross-entropy and a hand-written
 backward pass, all parameters in one flat float64 vector θ, and the optimizers written
@@ -92,6 +93,15 @@ def ascent(grad_at, theta, rho, k, adaptive=False, eta=0.01):
 def sam_gradient(grad_at, theta, rho, k=1, adaptive=False, eta=0.01):
     """The gradient SAM hands to its base optimizer: g_k = ∇L(ϑ_k)."""
     return grad_at(ascent(grad_at, theta, rho, k, adaptive, eta))
+
+
+def m_sharpness_gradient(grad_at, theta, rho, parts, k=1, adaptive=False, eta=0.01):
+    """m-sharpness: each micro-batch (a slice of the batch) climbs from θ on its own loss;
+    the base optimizer gets the mean of their gradients at their own ascent points."""
+    each = [
+        sam_gradient(lambda t, part=part: grad_at(t, part), theta, rho, k, adaptive, eta) for part in parts
+    ]
+    return np.mean(each, axis=0)
 
 
 class XSAMReference:

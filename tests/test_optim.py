@@ -1,9 +1,11 @@
-"""SGD against a hand computation, and the learning-rate schedules against closed forms."""
+"""SGD, Adam and AdamW against hand computations (minisam/optim/ALGORITHMS.md, section SGD
+and "Adam and AdamW"), their argument checks, and the learning-rate schedules against closed forms."""
 
 import math
 
 import numpy as np
 import pytest
+from helpers import assert_same_state, hand_adam
 
 import minisam as ms
 from minisam import nn, optim
@@ -197,3 +199,149 @@ def test_scheduler_state_dict_resumes_the_schedule():
 def test_schedulers_reject_invalid_settings(make):
     with pytest.raises(ValueError):
         make(_sgd())
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"gamma": math.inf}, {"gamma": math.nan}, {"gamma": 0.0}, {"step_size": 2.0}], ids=str
+)
+def test_step_lr_refuses_infinite_nan_zero_gamma_and_fractional_step_size(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        optim.StepLR(_sgd(), **{"step_size": 2, **kwargs})
+
+
+def test_scheduler_load_state_dict_checks_everything_before_changing_anything():
+    sched = optim.StepLR(_sgd(0.1), step_size=2, gamma=0.5)
+    good = sched.state_dict()
+    for bad in (dict(good, gamma=math.nan), dict(good, last_epoch=1.5), dict(good, base_lr=-1.0)):
+        with pytest.raises(ValueError):
+            sched.load_state_dict(bad)
+        assert sched.state_dict() == good
+
+
+# ---- hardening of SGD ----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["lr", "momentum", "dampening", "weight_decay"])
+@pytest.mark.parametrize("bad", [math.inf, math.nan, np.float32("inf")], ids=["inf", "nan", "float32-inf"])
+def test_sgd_refuses_infinite_and_nan_settings_by_name(name, bad):
+    kwargs = {"lr": 0.1, name: bad}
+    with pytest.raises(ValueError, match=name):
+        optim.SGD([nn.Parameter(np.zeros(2))], **kwargs)
+
+
+def test_sgd_load_state_dict_refuses_nan_and_changes_nothing():
+    p = nn.Parameter(np.zeros(3))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="lr"):
+        opt.load_state_dict(dict(opt.state_dict(), lr=math.nan))
+    assert opt.lr == 0.1
+
+
+# ---- Adam and AdamW ------------------------------------------------------------------------
+ADAM_CASES = [
+    ("adam", optim.Adam, {}, False),
+    ("adam-l2", optim.Adam, {"weight_decay": 0.1}, False),
+    ("adam-amsgrad", optim.Adam, {"amsgrad": True, "betas": (0.8, 0.9)}, False),
+    ("adamw", optim.AdamW, {}, True),
+    ("adamw-strong-decay-amsgrad", optim.AdamW, {"weight_decay": 0.5, "amsgrad": True, "eps": 1e-3}, True),
+]
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, decoupled", [c[1:] for c in ADAM_CASES], ids=[c[0] for c in ADAM_CASES]
+)
+def test_adam_and_adamw_match_a_hand_computation_bias_correction_and_eps_outside_the_sqrt(
+    float64, make, kwargs, decoupled
+):
+    p = nn.Parameter(np.array([0.3, -0.7]))
+    opt = make([p], lr=0.1, **kwargs)
+    weight_decay = kwargs.get("weight_decay", 1e-2 if decoupled else 0.0)
+    hand = {k: v for k, v in kwargs.items() if k != "weight_decay"}
+    expected = hand_adam([0.3, -0.7], GRADIENTS, 0.1, weight_decay=weight_decay, decoupled=decoupled, **hand)
+    for g, want in zip(GRADIENTS, expected, strict=True):
+        p.grad = g.copy()
+        opt.step()
+        np.testing.assert_allclose(p.numpy(), want, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "make, kwargs, decoupled", [c[1:] for c in ADAM_CASES], ids=[c[0] for c in ADAM_CASES]
+)
+def test_adam_and_adamw_match_torch_optim(float64, make, kwargs, decoupled):
+    torch = pytest.importorskip(
+        "torch", reason="torch is not installed; the hand-computed test above still runs"
+    )
+    p = nn.Parameter(np.array([0.3, -0.7]))
+    q = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    ours = make([p], lr=0.1, **kwargs)
+    theirs = (torch.optim.AdamW if decoupled else torch.optim.Adam)([q], lr=0.1, **kwargs)
+    for g in GRADIENTS:
+        p.grad, q.grad = g.copy(), torch.from_numpy(g.copy())
+        ours.step()
+        theirs.step()
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-14, atol=1e-16)
+
+
+def test_adam_leaves_parameters_without_gradient_alone_their_moments_and_step_count_too(float64):
+    a, b = nn.Parameter(np.array([1.0])), nn.Parameter(np.array([2.0]))
+    opt = optim.AdamW([a, b], lr=0.1, weight_decay=0.5)
+    a.grad = np.array([1.0])
+    opt.step()
+    assert b.numpy()[0] == 2.0 and opt.exp_avg[1] is None and opt.steps == [1, 0]
+
+
+@pytest.mark.parametrize("make", [optim.Adam, optim.AdamW])
+def test_adam_state_dict_resumes_bit_for_bit(float64, make):
+    def run(n, start=None, state=None):
+        p = nn.Parameter(np.array([0.3, -0.7]) if start is None else start)
+        opt = make([p], lr=0.1, amsgrad=True)
+        if state is not None:
+            opt.load_state_dict(state)
+        for g in GRADIENTS[:n] if start is None else GRADIENTS[-n:]:
+            p.grad = g.copy()
+            opt.step()
+        return p.numpy(), opt.state_dict()
+
+    straight, final = run(4)
+    half, state = run(2)
+    resumed, final_resumed = run(2, start=half, state=state)
+    assert np.array_equal(straight, resumed)
+    assert_same_state(final, final_resumed)
+
+
+def test_adam_checkpoints_round_trip_through_ms_save(tmp_path, float64):
+    p = nn.Parameter(np.array([0.3, -0.7]))
+    opt = optim.SAM(optim.Adam([p], lr=0.1, amsgrad=True))
+    opt.step(lambda: (p * p).sum())
+    ms.save({"optim": opt.state_dict()}, tmp_path / "ck.npz")
+    fresh = optim.SAM(optim.Adam([p], lr=0.5))
+    fresh.load_state_dict(ms.load(tmp_path / "ck.npz")["optim"])
+    assert_same_state(fresh.state_dict(), opt.state_dict())
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"lr": math.inf}, "lr"),
+        ({"betas": (0.9, 1.0)}, "betas"),
+        ({"betas": (math.nan, 0.9)}, "betas"),
+        ({"betas": 0.9}, "betas"),
+        ({"eps": -1e-8}, "eps"),
+        ({"weight_decay": math.inf}, "weight_decay"),
+        ({"amsgrad": 1}, "amsgrad"),
+    ],
+)
+@pytest.mark.parametrize("make", [optim.Adam, optim.AdamW])
+def test_adam_refuses_invalid_settings_by_name(make, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        make([nn.Parameter(np.zeros(2))], **kwargs)
+
+
+def test_adam_load_state_dict_checks_everything_before_changing_anything(float64):
+    p = nn.Parameter(np.zeros(3))
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(3)
+    opt.step()
+    good = opt.state_dict()
+    for bad in (dict(good, exp_avg=[np.zeros(2)]), dict(good, steps=[-1]), dict(good, betas=(0.9, 2.0))):
+        with pytest.raises(ValueError):
+            opt.load_state_dict(bad)
+        assert_same_state(opt.state_dict(), good)

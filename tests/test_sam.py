@@ -1,36 +1,16 @@
-"""SAM, multi-step SAM and ASAM: each rule of ALGORITHMS.md, named in a test."""
+"""SAM, multi-step SAM, ASAM and m-sharpness: each rule of minisam/optim/ALGORITHMS.md
+(sections SAM, m-sharpness, BatchNorm, Arguments), named in a test."""
 
 import math
 
 import numpy as np
 import pytest
-from reference_sam import SGDReference, TanhMLP, sam_gradient
+from helpers import BATCH, GradientRecorder, assert_same_state, compare_with_reference, hand_adam, quadratic
+from reference_sam import m_sharpness_gradient, sam_gradient
 
 import minisam as ms
 import minisam.functional as F
 from minisam import models, nn, optim
-
-
-class GradientRecorder(optim.SGD):
-    """A base optimizer that keeps a copy of every gradient it is handed, then steps."""
-
-    def __init__(self, params, lr=0.0, **kwargs):
-        super().__init__(params, lr=lr, **kwargs)
-        self.received = []
-
-    def step(self, closure=None):
-        self.received.append([None if p.grad is None else p.grad.copy() for p in self.params])
-        return super().step(closure)
-
-
-def quadratic(n=5, seed=0):
-    """L(θ) = ½ θᵀHθ with H symmetric positive definite; returns (θ, H, closure)."""
-    r = np.random.default_rng(seed)
-    a = r.standard_normal((n, n))
-    h = a @ a.T + n * np.eye(n)
-    theta = nn.Parameter(r.standard_normal(n))
-    h_tensor = ms.Tensor(h)
-    return theta, h, lambda: 0.5 * (theta * (h_tensor @ theta)).sum()
 
 
 def test_sam_on_quadratic_gives_H_times_theta_plus_rho_H_theta_over_norm(float64):
@@ -237,36 +217,6 @@ def test_sam_state_dict_round_trips_with_its_base(float64):
 
 
 # ---- against the independent NumPy implementation --------------------------------------
-SIZES = [6, 8, 8, 3]
-
-
-def _batches():
-    r = np.random.default_rng(7)
-    return [(r.standard_normal((16, SIZES[0])), r.integers(0, SIZES[-1], 16)) for _ in range(3)]
-
-
-def compare_with_reference(make_optimizer, reference_gradient, n_steps=6):
-    """Run minisam and the NumPy reference from identical weights, SGD(lr 0.1, momentum
-    0.9, weight decay 5e-4) as the base, and compare the parameters after every step."""
-    ms.manual_seed(0)
-    model = models.MLP(SIZES, activation="tanh")
-    params = list(model.parameters())
-    theta = np.concatenate([p.numpy().ravel() for p in params])
-    net, sgd = TanhMLP(SIZES), SGDReference(lr=0.1, momentum=0.9, weight_decay=5e-4)
-    opt = make_optimizer(optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4))
-    for step, (x, y) in enumerate(_batches() * (n_steps // 3)):
-        inputs = ms.Tensor(x)
-        loss = opt.step(lambda inputs=inputs, y=y: F.cross_entropy(model(inputs), y))
-        assert loss.item() == pytest.approx(net.loss(theta, x, y), rel=1e-12, abs=1e-12)
-        grad = reference_gradient(
-            lambda t, x=x, y=y: net.loss_and_grad(t, x, y)[1], lambda t, x=x, y=y: net.loss(t, x, y), theta
-        )
-        theta = sgd.update(theta, grad)
-        got = np.concatenate([p.numpy().ravel() for p in params])
-        error = np.max(np.abs(got - theta))
-        assert error <= 1e-7, f"step {step}: parameters differ from the reference by {error:.3g}"
-
-
 def test_sgd_matches_the_numpy_reference_step_for_step(float64):
     compare_with_reference(lambda base: base, lambda grad_at, loss_at, theta: grad_at(theta))
 
@@ -284,3 +234,227 @@ def test_asam_matches_the_numpy_reference_step_for_step(float64):
         lambda base: optim.SAM(base, rho=0.5, adaptive=True, eta=0.01),
         lambda grad_at, loss_at, theta: sam_gradient(grad_at, theta, 0.5, adaptive=True, eta=0.01),
     )
+
+
+# ---- m-sharpness (minisam/optim/ALGORITHMS.md, section m-sharpness) -----------------------
+@pytest.mark.parametrize("m", [1, 4, BATCH // 2])
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_m_sharpness_hands_the_mean_of_each_micro_batchs_own_sam_gradient(float64, m, adaptive):
+    rho, k = (0.5 if adaptive else 0.05), 2
+    parts = [slice(j, j + m) for j in range(0, BATCH, m)]
+    compare_with_reference(
+        lambda base: optim.SAM(base, rho=rho, steps=k, adaptive=adaptive, m=m),
+        lambda grad_at, loss_at, theta: m_sharpness_gradient(grad_at, theta, rho, parts, k, adaptive),
+        batch_size=BATCH,
+    )
+
+
+def _two_runs(make_a, make_b, batch_norm=True, steps=3):
+    """Train the same small CNN (with BatchNorm) twice from one initialisation; each ``make``
+    returns (optimizer, step function); returns both final state dicts."""
+    r = np.random.default_rng(4)
+    x, y = ms.Tensor(r.standard_normal((8, 1, 8, 8))), r.integers(0, 3, 8)
+    states = []
+    for make in (make_a, make_b):
+        ms.manual_seed(0)
+        model = models.CNN2d(image_size=8, channels=(2, 3), batch_norm=batch_norm, num_classes=3)
+        opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4))
+
+        def closure(part=slice(None), model=model):
+            return F.cross_entropy(model(x[part]), y[part])
+
+        for _ in range(steps):
+            loss = opt.step(closure, batch_size=8) if opt.m is not None else opt.step(closure)
+        states.append((model.state_dict(), loss.item(), opt.diagnostics))
+    return states
+
+
+def test_m_equal_to_the_batch_size_is_plain_sam_bit_for_bit(float64):
+    (plain, plain_loss, plain_d), (m_b, m_loss, m_d) = _two_runs(
+        lambda b: optim.SAM(b, rho=0.2, steps=2), lambda b: optim.SAM(b, rho=0.2, steps=2, m=8)
+    )
+    for name in plain:
+        assert np.array_equal(plain[name], m_b[name]), name
+    assert plain_loss == m_loss
+    assert m_d.pop("micro_batches") == 1 and m_d == plain_d
+
+
+def test_m_sharpness_updates_batchnorm_statistics_once_per_micro_batch_at_theta_in_order(float64):
+    ms.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    reference = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+    reference.load_state_dict(model.state_dict())
+    r = np.random.default_rng(1)
+    x, y = ms.Tensor(r.standard_normal((12, 4))), r.integers(0, 3, 12)
+    opt = optim.SAM(optim.SGD(model.parameters(), lr=0.1), rho=0.5, steps=2, m=4)
+    loss = opt.step(lambda part=slice(None): F.cross_entropy(model(x[part]), y[part]), batch_size=12)
+    losses = [F.cross_entropy(reference(x[slice(j, j + 4)]), y[j : j + 4]).item() for j in (0, 4, 8)]
+    for name in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        np.testing.assert_array_equal(model.state_dict()[name], reference.state_dict()[name], err_msg=name)
+    assert model.state_dict()["1.num_batches_tracked"] == 3
+    assert loss.item() == pytest.approx(np.mean(losses), rel=1e-14)  # the mean of the losses at θ
+
+
+def test_m_sharpness_needs_a_batch_size_that_m_divides():
+    p = nn.Parameter(np.ones(4))
+    opt = optim.SAM(optim.SGD([p], lr=0.1), m=2)
+
+    def closure(part=slice(None)):
+        return (p[part] * 2).sum()
+
+    with pytest.raises(ValueError, match="batch_size"):
+        opt.step(closure)
+    with pytest.raises(ValueError, match="m must divide"):
+        opt.step(closure, batch_size=5)
+    with pytest.raises(ValueError, match="m"):
+        optim.SAM(optim.SGD([p], lr=0.1), m=0)
+    assert np.array_equal(p.numpy(), np.ones(4)) and opt.step_count == 0
+
+
+# ---- hardening (minisam/optim/ALGORITHMS.md, section Arguments) ---------------------------
+def test_sam_with_rho_0_is_exactly_its_base_optimizer(float64):
+    runs = []
+    for wrap in (lambda b: b, lambda b: optim.SAM(b, rho=0.0, steps=2)):
+        theta, _, closure = quadratic()
+        opt = wrap(optim.SGD([theta], lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True))
+        for _ in range(4):
+            opt.step(closure)
+        runs.append(theta.numpy())
+    assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("wrap", [optim.SAM, lambda b: optim.SAM(b, steps=3, adaptive=True), optim.XSAM])
+def test_a_huge_but_finite_gradient_gives_a_finite_step_that_still_climbs(wrap):
+    w = nn.Parameter(np.ones(3, dtype=np.float32))  # ‖g‖ ≈ 3.5e19: a float32 sum of squares overflows
+    opt = wrap(optim.SGD([w], lr=1e-30))
+    opt.step(lambda: (w * 2e19).sum())
+    d = opt.diagnostics
+    assert np.all(np.isfinite(w.numpy()))
+    assert d["g0_norm"] == pytest.approx(2e19 * math.sqrt(3), rel=1e-6)
+    assert d["ascent_distance"] > 0  # the climb happened (it used to be skipped)
+    assert all(math.isfinite(v) for v in (d["gk_norm"], d["cos_psi"], d["loss"]))
+
+
+@pytest.mark.parametrize("wrap", [optim.SGD, optim.SAM, optim.XSAM], ids=["sgd", "sam", "xsam"])
+def test_a_closure_that_calls_backward_itself_is_refused_and_changes_nothing(float64, wrap):
+    theta, _, loss = quadratic()
+    start = theta.numpy()
+    opt = optim.SGD([theta], lr=0.1, momentum=0.9) if wrap is optim.SGD else wrap(optim.SGD([theta], lr=0.1))
+
+    def closure():
+        value = loss()
+        value.backward()  # the optimizer does this: doing it here would double the gradient
+        return value
+
+    with pytest.raises(RuntimeError, match="backward"):
+        opt.step(closure)
+    assert np.array_equal(theta.numpy(), start)
+
+
+@pytest.mark.parametrize("outer", [optim.SAM, optim.XSAM])
+@pytest.mark.parametrize("inner", [optim.SAM, optim.XSAM])
+def test_one_sam_family_optimizer_cannot_wrap_another(outer, inner):
+    base = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1)
+    with pytest.raises(TypeError, match="plain optimizer"):
+        outer(inner(base))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"rho": math.inf}, {"eta": math.inf}, {"rho": math.nan}, {"adaptive": 1}, {"steps": True}]
+)
+def test_sam_refuses_infinite_nan_and_ambiguous_settings_by_name(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        optim.SAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), **kwargs)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, "0.1"])
+def test_the_lr_setter_schedulers_use_refuses_what_the_constructor_refuses(bad):
+    base = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1)
+    for opt in (base, optim.SAM(base), optim.XSAM(base)):
+        with pytest.raises(ValueError, match="lr"):
+            opt.lr = bad
+    assert base.lr == 0.1
+
+
+def _failing_on_pass(fail_at, model, x, y):
+    calls = []
+
+    def closure(part=slice(None)):
+        calls.append(1)
+        if len(calls) == fail_at:
+            model(x[part])  # a forward pass that reaches BatchNorm, then fails
+            raise RuntimeError("the data loader broke")
+        return F.cross_entropy(model(x[part]), y[part])
+
+    return closure
+
+
+FAILING = [  # an optimizer, and passes of its step that fail (it makes at least that many)
+    ("sgd", lambda p: optim.SGD(p, lr=0.1, momentum=0.9), [1]),
+    ("sam-2-step", lambda p: optim.SAM(optim.SGD(p, lr=0.1, momentum=0.9), rho=0.5, steps=2), [1, 2, 3]),
+    ("sam-m", lambda p: optim.SAM(optim.SGD(p, lr=0.1, momentum=0.9), rho=0.5, m=5), [1, 2, 3, 4]),
+    (
+        "xsam",
+        lambda p: optim.XSAM(optim.SGD(p, lr=0.1, momentum=0.9), rho=0.5, search_every=1),
+        [1, 2, 3, 23],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "make_opt, fail_at",
+    [(make, n) for _, make, passes in FAILING for n in passes],
+    ids=[f"{name}-pass-{n}" for name, _, passes in FAILING for n in passes],
+)
+def test_a_step_that_fails_on_any_pass_changes_nothing_batchnorm_statistics_included(
+    float64, make_opt, fail_at
+):
+    ms.manual_seed(0)
+    model = _bn_model()
+    r = np.random.default_rng(1)
+    x, y = ms.Tensor(r.standard_normal((10, 4))), r.integers(0, 3, 10)
+    opt = make_opt(list(model.parameters()))
+    kwargs = {"batch_size": 10} if getattr(opt, "m", None) else {}
+    opt.step(_failing_on_pass(0, model, x, y), **kwargs)  # one good step: momentum buffers exist
+    before, state = model.state_dict(), opt.state_dict()
+    with pytest.raises(RuntimeError, match="data loader"):
+        opt.step(_failing_on_pass(fail_at, model, x, y), **kwargs)
+    assert_same_state(model.state_dict(), before, "model")
+    assert_same_state(opt.state_dict(), state, "optimizer")
+
+
+def test_sam_wraps_adam_and_hands_it_g_k(float64):
+    theta, h, closure = quadratic()
+    start = theta.numpy()
+    rho, lr = 0.3, 0.01
+    optim.SAM(optim.Adam([theta], lr=lr), rho=rho).step(closure)
+    g0 = h @ start
+    gk = h @ (start + rho * g0 / np.linalg.norm(g0))
+    np.testing.assert_allclose(theta.numpy(), hand_adam(start, [gk], lr)[0], rtol=1e-13)
+
+
+def test_a_checkpoint_written_before_m_existed_still_loads(float64):
+    theta, _, closure = quadratic()
+    opt = optim.SAM(optim.SGD([theta], lr=0.01, momentum=0.9), rho=0.1)
+    opt.step(closure)
+    old_format = {k: v for k, v in opt.state_dict().items() if k != "m"}
+    fresh = optim.SAM(optim.SGD([theta], lr=0.5), rho=0.7, m=3)
+    fresh.load_state_dict(old_format)
+    assert (fresh.rho, fresh.m, fresh.step_count) == (0.1, None, 1)
+
+
+def test_batchnorm_rollback_blocks_nest_and_undo_only_their_own_failed_block(float64):
+    ms.manual_seed(0)
+    model = _bn_model()
+    x = ms.Tensor(np.random.default_rng(1).standard_normal((10, 4)))
+    start = model.state_dict()["1.running_mean"]
+    with nn.restore_batchnorm_stats_on_error():
+        model(x)  # kept: its block does not fail
+        after_first = model.state_dict()["1.running_mean"]
+        with pytest.raises(RuntimeError), nn.restore_batchnorm_stats_on_error():
+            model(x)
+            raise RuntimeError("inner block fails")
+        assert np.array_equal(model.state_dict()["1.running_mean"], after_first)
+    assert not np.array_equal(after_first, start)
+    assert np.array_equal(model.state_dict()["1.running_mean"], after_first)
+    assert model.state_dict()["1.num_batches_tracked"] == 1

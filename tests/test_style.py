@@ -2,6 +2,9 @@
 
 import ast
 import io
+import shutil
+import subprocess
+import sys
 import tokenize
 from pathlib import Path
 
@@ -54,3 +57,59 @@ def test_ops_never_use_numpy_only_scatter_tools():
         tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
         used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
         assert not used & {"at", "as_strided"}, f"{name} uses {used & {'at', 'as_strided'}}"
+
+
+# ---- the optimizers: budgets that keep SAM and XSAM readable beside the spec ---------------
+OPTIM = PACKAGE / "optim"
+
+
+@pytest.mark.parametrize("name", ["sam.py", "xsam.py"])
+def test_sam_and_xsam_each_fit_in_200_lines(name):
+    lines = len((OPTIM / name).read_text(encoding="utf-8").splitlines())
+    assert lines <= 200, f"minisam/optim/{name} has {lines} lines; the budget is 200"
+
+
+@pytest.mark.parametrize("name", ["sam.py", "xsam.py"])
+def test_no_function_in_sam_or_xsam_is_longer_than_40_lines(name):
+    tree = ast.parse((OPTIM / name).read_text(encoding="utf-8"))
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    too_long = {f.name: f.end_lineno - f.lineno + 1 for f in functions if f.end_lineno - f.lineno + 1 > 40}
+    assert not too_long, f"minisam/optim/{name}: functions over 40 lines: {too_long}"
+
+
+def test_the_optimizers_keep_mccabe_complexity_at_most_10():
+    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff, "ruff is not installed: this budget needs it (pip install ruff; CI installs it)"
+    result = subprocess.run(
+        [
+            ruff,
+            "check",
+            "--no-cache",
+            "--select",
+            "C901",
+            "--config",
+            "lint.mccabe.max-complexity=10",
+            str(OPTIM),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, (
+        f"functions in minisam/optim above complexity 10:\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_every_reference_to_the_spec_names_its_path_in_the_repository():
+    """The spec is minisam/optim/ALGORITHMS.md; a bare "ALGORITHMS.md" leaves the reader guessing."""
+    root = PACKAGE.parent
+    files = [*OPTIM.glob("*.py"), root / "tests" / "test_sam.py", root / "tests" / "test_xsam.py"]
+    files += [
+        root / "tests" / "test_optim.py",
+        root / "tests" / "reference_sam.py",
+        root / "tests" / "helpers.py",
+    ]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        bare = text.count("ALGORITHMS.md") - text.count("minisam/optim/ALGORITHMS.md")
+        assert bare == 0, f"{path.name}: {bare} reference(s) to ALGORITHMS.md without its path"
+    assert (OPTIM / "ALGORITHMS.md").is_file()

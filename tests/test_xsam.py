@@ -1,15 +1,17 @@
-"""XSAM: each rule of ALGORITHMS.md, named in a test."""
+"""XSAM: each rule of minisam/optim/ALGORITHMS.md (section XSAM and the sections it
+shares with SAM), named in a test."""
 
 import math
 
 import numpy as np
 import pytest
+from helpers import GradientRecorder, compare_with_reference, hand_adam, quadratic
 from reference_sam import XSAMReference
-from test_sam import GradientRecorder, compare_with_reference, quadratic
 
 import minisam as ms
 import minisam.functional as F
 from minisam import models, nn, optim
+from minisam.optim.xsam import search_alpha, slerp, slerp_in_place
 
 
 def _mlp_problem(seed=0):
@@ -285,3 +287,174 @@ def test_xsam_with_alpha_fixed_at_1_equals_sam_on_a_cnn_with_batchnorm(float64):
     for name in states[0]:
         np.testing.assert_allclose(states[1][name], states[0][name], rtol=0, atol=1e-12, err_msg=name)
     assert states[0]["1.num_batches_tracked"] == 3
+
+
+# ---- faithfulness and hardening -----------------------------------------------------------
+@pytest.mark.parametrize("search_every", [0, 1])
+def test_parameters_without_gradient_are_left_untouched_their_momentum_buffer_too(float64, search_every):
+    used, unused = nn.Parameter(np.array([1.0, 2.0])), nn.Parameter(np.array([5.0, -3.0]))
+    base = optim.SGD([used, unused], lr=0.1, momentum=0.9, weight_decay=0.1)
+    opt = optim.XSAM(base, rho=0.1, alpha=0.5, search_every=search_every)
+    probes = []
+
+    def closure():
+        if not ms.is_grad_enabled():
+            probes.append(unused.numpy())
+        return (used * used).sum()
+
+    for _ in range(3):
+        opt.step(closure)
+    assert np.array_equal(unused.numpy(), [5.0, -3.0]) and base.momentum_buffers[1] is None
+    assert unused.grad is None
+    assert all(np.array_equal(p, [5.0, -3.0]) for p in probes)  # no probe moves it either
+    if search_every:
+        assert len(probes) == 3 * 21
+
+
+def test_alpha_1_reproduces_sam_up_to_a_relative_eps0_over_norm_gk(float64):
+    theta, h, closure = quadratic()
+    start = theta.numpy()
+    sam_base, xsam_base = GradientRecorder([theta]), None
+    optim.SAM(sam_base, rho=0.3).step(closure)
+    theta.data[...] = start
+    xsam_base = GradientRecorder([theta])
+    optim.XSAM(xsam_base, rho=0.3, alpha=1.0, search_every=0).step(closure)
+    gk, got = sam_base.received[0][0], xsam_base.received[0][0]
+    norm = np.linalg.norm(gk)
+    # ‖g_k‖·v₁ = g_k·‖g_k‖/(‖g_k‖ + ε₀): SAM's gradient shortened by a relative ε₀/(‖g_k‖ + ε₀)
+    np.testing.assert_allclose(got, gk * (norm / (norm + 1e-12)), rtol=1e-15, atol=0)
+    assert np.max(np.abs(got / gk - 1)) <= 4e-16 + 1e-12 / norm
+
+
+def test_xsam_refuses_rho_0_and_rho_max_0_because_v0_is_undefined_there():
+    p = nn.Parameter(np.zeros(2))
+    with pytest.raises(ValueError, match="rho must be a finite number > 0"):
+        optim.XSAM(optim.SGD([p], lr=0.1), rho=0.0)
+    with pytest.raises(ValueError, match="rho_max"):
+        optim.XSAM(optim.SGD([p], lr=0.1), rho=0.1, rho_max=0.0)
+
+
+@pytest.mark.parametrize(
+    "alpha_max, alpha_step, grid",
+    [
+        (2.0, 0.3, [0.0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8]),
+        (1.0, 0.5, [0.0, 0.5, 1.0]),
+        (0.3, 0.1, [0, 0.1, 0.2, 0.3]),
+    ],
+)
+def test_the_alpha_grid_never_goes_past_alpha_max(alpha_max, alpha_step, grid):
+    opt = optim.XSAM(
+        optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), alpha_max=alpha_max, alpha_step=alpha_step
+    )
+    assert opt.alpha_grid == pytest.approx(grid, abs=1e-15)
+    assert max(opt.alpha_grid) <= alpha_max
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"alpha_step": 3.0}, "alpha_step must be a finite number > 0 and <= 2"),
+        ({"alpha_step": 1e-12}, "at most 1001"),
+        ({"alpha_max": 0.0}, "alpha_max"),
+        ({"rho": math.inf}, "rho"),
+        ({"rho_max": math.inf}, "rho_max"),
+        ({"alpha": math.inf}, "alpha"),
+        ({"alpha": math.nan}, "alpha"),
+        ({"alpha_max": math.inf}, "alpha_max"),
+        ({"search_every": 2.0}, "search_every"),
+        ({"m": 4}, "m-sharpness"),
+    ],
+)
+def test_xsam_refuses_grids_too_coarse_or_too_fine_infinities_and_m(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        optim.XSAM(optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1), **kwargs)
+
+
+def test_the_papers_example_of_a_huge_gradient_gives_a_finite_xsam_step():
+    w = nn.Parameter(np.ones(3, dtype=np.float32))
+    opt = optim.XSAM(optim.SGD([w], lr=1e-30), search_every=1)
+    opt.step(lambda: (w * 2e19).sum())
+    assert np.all(np.isfinite(w.numpy()))
+    assert all(math.isfinite(loss) for _, loss in opt.diagnostics["probe_losses"])
+
+
+def test_xsam_wraps_adamw_and_hands_it_norm_gk_times_v_of_alpha(float64):
+    theta, _, closure = quadratic()
+    start = theta.numpy()
+    recorder = GradientRecorder([theta])
+    optim.XSAM(recorder, rho=0.3, alpha=0.4, search_every=0).step(closure)
+    theta.data[...] = start
+    optim.XSAM(optim.AdamW([theta], lr=0.01), rho=0.3, alpha=0.4, search_every=0).step(closure)
+    expected = hand_adam(start, [recorder.received[0][0]], 0.01, weight_decay=1e-2, decoupled=True)[0]
+    np.testing.assert_allclose(theta.numpy(), expected, rtol=1e-13)
+
+
+def test_a_checkpoint_written_by_the_old_xsam_still_loads(float64):
+    model, loss = _mlp_problem()
+    old_format = {  # the keys and types the December-1 code wrote
+        "rho": 0.3,
+        "rho_max": 0.6,
+        "alpha_max": 2.0,
+        "alpha_step": 0.1,
+        "steps": 1,
+        "search_every": 2,
+        "step_count": 5,
+        "alpha": 0.7000000000000001,
+        "base": {
+            "lr": 0.1,
+            "momentum": 0.9,
+            "dampening": 0.0,
+            "weight_decay": 0.0,
+            "nesterov": False,
+            "momentum_buffers": [None] * 4,
+        },
+    }
+    fresh = optim.XSAM(optim.SGD(model.parameters(), lr=0.5))
+    fresh.load_state_dict(old_format)
+    assert (fresh.alpha, fresh.step_count, fresh.rho_max, fresh.lr) == (0.7000000000000001, 5, 0.6, 0.1)
+    fresh.step(loss)  # and it steps
+
+
+# ---- the named pieces of the step ----------------------------------------------------------
+def _unit_pair(psi):
+    """Two unit vectors (split over two arrays, as parameters are) at angle ψ."""
+    v0 = [np.array([1.0, 0.0]), np.array([0.0])]
+    v1 = [np.array([math.cos(psi), 0.0]), np.array([math.sin(psi)])]
+    return v0, v1
+
+
+@pytest.mark.parametrize("psi", [0.3, 1.2, 2.9])
+def test_slerp_runs_along_the_great_circle_from_v0_through_v1(psi):
+    v0, v1 = _unit_pair(psi)
+    for alpha in (0.0, 0.25, 1.0, 1.6, 2.0):
+        v = np.concatenate(slerp(v0, v1, psi, alpha))
+        expected = [math.cos(alpha * psi), 0.0, math.sin(alpha * psi)]  # the angle from v₀ is α·ψ
+        np.testing.assert_allclose(v, expected, rtol=0, atol=1e-15)
+
+
+def test_slerp_falls_back_to_v1_itself_when_v0_and_v1_are_parallel_or_opposite():
+    v0, v1 = _unit_pair(0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(slerp(v0, v1, 1e-9, 0.3), v1, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(slerp(v0, v1, math.pi, 1.7), v1, strict=True))
+
+
+@pytest.mark.parametrize("psi, alpha", [(0.7, 0.0), (0.7, 0.4), (0.7, 1.0), (2.0, 1.9), (0.0, 0.5)])
+def test_slerp_in_place_gives_length_times_slerp_in_v1s_own_arrays(psi, alpha):
+    v0, v1 = _unit_pair(psi)
+    expected = [3.5 * a for a in slerp(v0, v1, psi, alpha)]
+    got = slerp_in_place(v0, v1, psi, alpha, length=3.5)
+    assert got is v1
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-15, atol=1e-15)
+
+
+def test_search_alpha_puts_theta_back_and_returns_the_grid_point_of_largest_probe_loss(float64):
+    p = nn.Parameter(np.array([0.0, 0.0]))
+    theta = p.data
+    v0, v1 = [np.array([1.0, 0.0])], [np.array([0.0, 1.0])]
+    # L(x) = −(x − (cos 1.2, sin 1.2))²: largest at the point of the arc at angle 1.2 = α·π/2
+    target = ms.Tensor(np.array([math.cos(1.2), math.sin(1.2)]))
+    grid = [j * 0.1 for j in range(21)]
+    alpha, probes = search_alpha([p], v0, v1, math.pi / 2, 1.0, grid, lambda: -(((p - target) ** 2).sum()))
+    assert p.data is theta  # θ's own array, handed back
+    assert alpha == pytest.approx(0.8) and [a for a, _ in probes] == grid  # 0.8·π/2 is nearest to 1.2

@@ -17,9 +17,9 @@ scheduler was made:
 from __future__ import annotations
 
 import math
-import numbers
 
-from .sgd import restore_keys
+from .. import checks
+from .sgd import check_state_keys
 
 
 class LRScheduler:
@@ -29,12 +29,12 @@ class LRScheduler:
 
     def __init__(self, optimizer):
         if not hasattr(optimizer, "lr"):
-            raise TypeError(
+            raise checks.ArgumentError(
                 f"{type(self).__name__}: the optimizer must have an lr attribute, "
                 f"got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
+        self.base_lr = checks.number(type(self).__name__, "the optimizer's lr", optimizer.lr, 0.0)
         self.last_epoch = 0
         self.optimizer.lr = self.get_lr()
 
@@ -53,15 +53,18 @@ class LRScheduler:
         state.update({name: getattr(self, name) for name in self._HYPER})
         return state
 
+    def _settings(self, **settings) -> dict:
+        raise NotImplementedError
+
     def load_state_dict(self, state: dict) -> None:
-        """Restore the step count and settings (the optimizer's own state holds its lr)."""
+        """Restore the step count and settings (the optimizer's own state holds its lr);
+        everything is checked before anything changes."""
         who = type(self).__name__
-        restore_keys(state, ("base_lr", "last_epoch") + self._HYPER, who)
-        last_epoch = state["last_epoch"]
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral):
-            raise TypeError(f"{who}.load_state_dict: last_epoch must be an int, got {last_epoch!r}")
-        for name, value in state.items():
-            setattr(self, name, value)
+        check_state_keys(state, ("base_lr", "last_epoch") + self._HYPER, who)
+        values = self._settings(**{name: state[name] for name in self._HYPER})
+        values["base_lr"] = checks.number(who, "base_lr", state["base_lr"], 0.0)
+        values["last_epoch"] = checks.count(who, "last_epoch", state["last_epoch"], 0)
+        self.__dict__.update(values)
 
 
 class StepLR(LRScheduler):
@@ -70,12 +73,14 @@ class StepLR(LRScheduler):
     _HYPER = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        if not isinstance(gamma, numbers.Real) or not gamma > 0:
-            raise ValueError(f"StepLR: gamma must be a positive number, got {gamma!r}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.__dict__.update(self._settings(step_size=step_size, gamma=gamma))
         super().__init__(optimizer)
+
+    def _settings(self, step_size, gamma) -> dict:
+        return {
+            "step_size": checks.count("StepLR", "step_size", step_size, 1),
+            "gamma": checks.number("StepLR", "gamma", gamma, 0.0, above=True),
+        }
 
     def get_lr(self) -> float:
         return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
@@ -88,12 +93,14 @@ class CosineAnnealingLR(LRScheduler):
     _HYPER = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        if isinstance(T_max, bool) or not isinstance(T_max, numbers.Integral) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
-        if not isinstance(eta_min, numbers.Real) or not eta_min >= 0:
-            raise ValueError(f"CosineAnnealingLR: eta_min must be a number >= 0, got {eta_min!r}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.__dict__.update(self._settings(T_max=T_max, eta_min=eta_min))
         super().__init__(optimizer)
+
+    def _settings(self, T_max, eta_min) -> dict:
+        return {
+            "T_max": checks.count("CosineAnnealingLR", "T_max", T_max, 1),
+            "eta_min": checks.number("CosineAnnealingLR", "eta_min", eta_min, 0.0),
+        }
 
     def get_lr(self) -> float:
         cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2

@@ -5,75 +5,90 @@ Every minisam optimizer takes the same step,
     loss = opt.step(closure)
 
 where ``closure()`` runs the forward pass on the current batch and returns the loss
-Tensor *without* calling backward. The optimizer zeroes the gradients, calls backward
+Tensor *without* calling backward. The optimizer clears the gradients, calls backward
 itself as often as its algorithm needs a gradient, and returns the loss at the current
-(unperturbed) parameters -- so one training loop serves SGD, SAM and XSAM alike.
+(unperturbed) parameters -- so one training loop serves SGD, SAM and XSAM alike. A closure
+that calls backward itself would add its gradient twice; it is refused
+(``minisam.vector.loss_and_gradients``).
 """
 
 from __future__ import annotations
 
-import numbers
-
-from .. import backend
+from .. import backend, checks, nn, vector
 from ..tensor import Tensor, no_grad
 
 
-def _check_number(name, value, minimum=0.0):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= minimum:
-        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def closure_loss(closure, who: str) -> Tensor:
-    """Call the closure and check that it returned a scalar loss Tensor."""
-    loss = closure()
-    if not isinstance(loss, Tensor) or loss.size != 1:
-        what = f"shape {loss.shape}" if isinstance(loss, Tensor) else type(loss).__name__
-        raise TypeError(
-            f"{who}: the closure must return the scalar loss Tensor (without calling backward), got {what}"
-        )
-    return loss
-
-
-def restore_keys(state: dict, expected, who: str) -> None:
-    """Fail, naming the key, unless ``state`` holds exactly the ``expected`` keys."""
+def check_state_keys(state, expected, who: str, optional=()) -> None:
+    """Fail, naming the keys, unless ``state`` is a dict holding the ``expected`` keys
+    (and perhaps some of the ``optional`` ones) and nothing else."""
     if not isinstance(state, dict):
-        raise TypeError(f"{who}.load_state_dict: expected a dict, got {type(state).__name__}")
+        raise checks.ArgumentError(f"{who}.load_state_dict: expected a dict, got {type(state).__name__}")
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    unexpected = [k for k in state if k not in expected and k not in optional]
     if missing or unexpected:
         raise KeyError(f"{who}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
 
 
+def buffers_like(params, buffers, who: str, name: str) -> list:
+    """A checkpoint's per-parameter arrays (``None`` for "not started yet"), checked against
+    the parameters' shapes and moved to their device and dtype."""
+    if not isinstance(buffers, (list, tuple)) or len(buffers) != len(params):
+        length = len(buffers) if isinstance(buffers, (list, tuple)) else "?"
+        raise checks.ArgumentError(
+            f"{who}.load_state_dict: {name} must be a list of {len(params)} entries (one per "
+            f"parameter), got {type(buffers).__name__} of length {length}"
+        )
+    for i, (b, p) in enumerate(zip(buffers, params, strict=True)):
+        if b is not None and tuple(getattr(b, "shape", ())) != p.shape:
+            raise checks.ArgumentError(
+                f"{who}.load_state_dict: {name}[{i}] has shape {getattr(b, 'shape', None)}, "
+                f"parameter {i} has shape {p.shape}"
+            )
+    return [
+        None if b is None else backend.to_device(b, p.dtype).copy()
+        for b, p in zip(buffers, params, strict=True)
+    ]
+
+
+def host_copies(buffers) -> list:
+    return [None if b is None else backend.to_host(b).copy() for b in buffers]
+
+
 class Optimizer:
-    """What every optimizer has: the parameter list, ``zero_grad``, ``step``, and a
-    ``state_dict`` that a resumed run needs (no parameter groups: one list, one lr)."""
+    """What every optimizer has: the parameter list, a checked ``lr``, ``zero_grad``,
+    ``step`` and a ``state_dict`` that a resumed run needs (one list, one lr: no groups)."""
 
     def __init__(self, params):
+        who = type(self).__name__
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise checks.ArgumentError(f"{who}: got an empty parameter list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(
-                    f"{type(self).__name__}: parameter {i} must be a Tensor with "
-                    f"requires_grad=True, got {type(p).__name__}"
+                raise checks.ArgumentError(
+                    f"{who}: parameter {i} must be a Tensor with requires_grad=True, got {type(p).__name__}"
                 )
         if len({id(p) for p in self.params}) != len(self.params):
-            raise ValueError(f"{type(self).__name__}: a parameter appears more than once")
+            raise checks.ArgumentError(f"{who}: a parameter appears more than once")
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:  # schedulers write here: checked like the constructor's lr
+        self._lr = checks.number(type(self).__name__, "lr", value, 0.0)
 
     def zero_grad(self) -> None:
         """Forget the gradients (set them to None, as PyTorch does by default)."""
         for p in self.params:
             p.grad = None
 
-    def _loss_and_gradient(self, closure, who: str) -> Tensor:
-        """Zero the gradients, run the closure, backpropagate; return the loss (detached,
-        so the graph of this pass is freed before the next one is built)."""
-        self.zero_grad()
-        loss = closure_loss(closure, who)
-        loss.backward()
-        return loss.detach()
+    def _loss_and_gradients(self, closure) -> Tensor:
+        """One forward+backward pass; on an error BatchNorm's statistics are put back."""
+        with nn.restore_batchnorm_stats_on_error():
+            loss, _ = vector.loss_and_gradients(closure, self.params, f"{type(self).__name__}.step")
+        return loss
 
     def step(self, closure=None):
         raise NotImplementedError
@@ -86,7 +101,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with momentum, exactly PyTorch's ``torch.optim.SGD``:
+    """Stochastic gradient descent with momentum, exactly PyTorch's ``torch.optim.SGD``
+    (minisam/optim/ALGORITHMS.md, section SGD):
 
         d = g + weight_decay·θ
         buf = d                                    (first step)
@@ -94,29 +110,34 @@ class SGD(Optimizer):
         d = d + momentum·buf  if nesterov  else  buf
         θ ← θ − lr·d
 
-    ``step(closure)`` zeroes the gradients, evaluates the closure, backpropagates and
+    ``step(closure)`` clears the gradients, evaluates the closure, backpropagates and
     steps; ``step()`` without a closure steps on the gradients already in ``p.grad``.
     Parameters whose gradient is None are left alone (their buffer too).
     """
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(params)
-        self.lr = _check_number("SGD: lr", lr)
-        self.momentum = _check_number("SGD: momentum", momentum)
-        self.dampening = _check_number("SGD: dampening", dampening)
-        self.weight_decay = _check_number("SGD: weight_decay", weight_decay)
-        self.nesterov = bool(nesterov)
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
-            raise ValueError(
+        self.__dict__.update(self._settings(lr, momentum, dampening, weight_decay, nesterov))
+        self.momentum_buffers = [None] * len(self.params)
+
+    @staticmethod
+    def _settings(lr, momentum, dampening, weight_decay, nesterov) -> dict:
+        settings = {
+            "_lr": checks.number("SGD", "lr", lr, 0.0),
+            "momentum": checks.number("SGD", "momentum", momentum, 0.0),
+            "dampening": checks.number("SGD", "dampening", dampening, 0.0),
+            "weight_decay": checks.number("SGD", "weight_decay", weight_decay, 0.0),
+            "nesterov": checks.flag("SGD", "nesterov", nesterov),
+        }
+        if settings["nesterov"] and (settings["momentum"] <= 0 or settings["dampening"] != 0):
+            raise checks.ArgumentError(
                 "SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
                 f"momentum={momentum!r}, dampening={dampening!r}"
             )
-        self.momentum_buffers = [None] * len(self.params)
+        return settings
 
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            loss = self._loss_and_gradient(closure, "SGD.step")
+        loss = None if closure is None else self._loss_and_gradients(closure)
         with no_grad():
             for i, p in enumerate(self.params):
                 if p.grad is None:
@@ -140,33 +161,14 @@ class SGD(Optimizer):
 
     def state_dict(self) -> dict:
         state = {name: getattr(self, name) for name in self._HYPER}
-        state["momentum_buffers"] = [
-            None if b is None else backend.to_host(b).copy() for b in self.momentum_buffers
-        ]
+        state["momentum_buffers"] = host_copies(self.momentum_buffers)
         return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore hyper-parameters and momentum buffers; everything is checked first,
         so a bad state raises (naming what is wrong) and changes nothing."""
-        restore_keys(state, self._HYPER + ("momentum_buffers",), "SGD")
-        buffers = state["momentum_buffers"]
-        if not isinstance(buffers, (list, tuple)) or len(buffers) != len(self.params):
-            raise ValueError(
-                f"SGD.load_state_dict: momentum_buffers must be a list of {len(self.params)} "
-                f"entries (one per parameter), got {type(buffers).__name__} of length "
-                f"{len(buffers) if isinstance(buffers, (list, tuple)) else '?'}"
-            )
-        for i, (b, p) in enumerate(zip(buffers, self.params, strict=True)):
-            if b is not None and tuple(getattr(b, "shape", ())) != p.shape:
-                raise ValueError(
-                    f"SGD.load_state_dict: momentum_buffers[{i}] has shape "
-                    f"{getattr(b, 'shape', None)}, parameter {i} has shape {p.shape}"
-                )
-        hyper = {name: _check_number(f"SGD: {name}", state[name]) for name in self._HYPER[:-1]}
-        self.momentum_buffers = [
-            None if b is None else backend.to_device(b, p.dtype).copy()
-            for b, p in zip(buffers, self.params, strict=True)
-        ]
-        for name, value in hyper.items():
-            setattr(self, name, value)
-        self.nesterov = bool(state["nesterov"])
+        check_state_keys(state, self._HYPER + ("momentum_buffers",), "SGD")
+        buffers = buffers_like(self.params, state["momentum_buffers"], "SGD", "momentum_buffers")
+        settings = self._settings(*(state[name] for name in self._HYPER))
+        self.__dict__.update(settings)
+        self.momentum_buffers = buffers

@@ -1,195 +1,169 @@
-"""XSAM: search, on the sphere around θ, for the direction of the neighbourhood maximum.
+"""XSAM: search the sphere around θ for the direction of the neighbourhood maximum.
 
 Chen & Zhou, "Revisiting Sharpness-Aware Minimization: A More Faithful and Effective
-Implementation", ICLR 2026 (arXiv 2603.10048). SAM applies g_k = ∇L(ϑ_k), the gradient
-at the ascent point, at θ, as if it pointed from θ towards the maximiser of L on the
-ρ-ball. It often does not. XSAM keeps SAM's ascent and then looks for a better direction
-in the plane spanned by two unit vectors,
+Implementation", ICLR 2026 (arXiv 2603.10048). SAM applies g_k, the gradient at the ascent
+point, at θ as if it pointed from θ towards the worst point of the ρ-ball; often it does
+not. XSAM keeps SAM's climb and then picks the direction explicitly, on the arc between
 
-    v₀ = (ϑ_k − θ)/(‖ϑ_k − θ‖ + ε₀)   where the ascent went (k = 1: g₀/‖g₀‖)
-    v₁ = g_k/(‖g_k‖ + ε₀)              where SAM's update points
-    ψ  = arccos(clip(⟨v₀, v₁⟩, −1, 1))
+    v₀ = (ϑ_k − θ)/(‖ϑ_k − θ‖ + ε₀)   where the climb went (k = 1: g₀/‖g₀‖)
+    v₁ = g_k/(‖g_k‖ + ε₀)              where SAM's update points,   ψ = arccos⟨v₀, v₁⟩,
 
-along the great circle through them (spherical interpolation, "slerp"),
+the great circle v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ. On search steps (0, N, 2N, …)
+it evaluates L(θ + ρ_max·v(α)) on a grid of α and keeps the α* of largest loss; every step
+descends with ‖g_k‖·v(α*). The five moments are in minisam/optim/ALGORITHMS.md, section
+XSAM, and appear in that order in ``XSAM.step``.
 
-    v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁] / sin ψ,
-
-a unit vector for every α: α = 0 is v₀, α = 1 is v₁, α in (1, 2] continues past v₁.
-Every ``search_every``-th step (steps 0, N, 2N, …; N = 0 never searches) it probes the
-loss at θ + ρ_max·v(α) for α on the grid 0, Δ, 2Δ, …, α_max without gradients, on the
-same batch, and keeps the α* of largest probe loss (the smallest α on ties) until the
-next search. The update is then the base optimizer's step with the gradient
-
-    ‖g_k‖·v(α*)
-
-(same length as SAM's, new direction). α = 1 reproduces SAM for any k; α = 0 with k = 1
-gives ‖g₁‖·g₀/‖g₀‖, the paper's "SGD+".
-
-Deliberate differences from the authors' code: the authors take arccos of the unclamped
-dot product (NaN when it rounds above 1) and fall back to (v₀ + v₁)/2; minisam clamps to
-[−1, 1] and, when sin ψ < 1e-8, uses v(α) = v₁, which is the limit as ψ → 0.
-``rho_max=None`` means 2·rho (the ratio of the authors' defaults, 0.15 and 0.30).
+Special cases: α = 1 gives g_k·‖g_k‖/(‖g_k‖ + ε₀), SAM's gradient up to a relative ε₀/‖g_k‖
+(the authors' SAM baseline is exactly XSAM at α = 1); α = 0 with k = 1 gives ‖g₁‖·g₀/‖g₀‖,
+the paper's "SGD+". Differences from the authors' code: ⟨v₀, v₁⟩ is clipped to [−1, 1]
+before arccos (theirs can be NaN), and when sin ψ < 1e-8 the arc is v₁ itself (theirs:
+(v₀ + v₁)/2), the limit as ψ → 0.
 """
 
 from __future__ import annotations
 
 import math
 
-from .. import nn
-from ..backend import get_array_module
+from .. import checks, nn, vector
 from ..tensor import no_grad
-from .sam import EPS0, SAM, global_dot, global_norm
-from .sgd import closure_loss
+from .sam import climb
+from .wrapper import SharpnessAware, moved_to
 
-SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and the slerp is undefined
+SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and the arc is undefined
+MAX_GRID_POINTS = 1001  # a search costs one forward pass per grid point
 
 
-class XSAM(SAM):
-    """``XSAM(base, rho=0.05, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1,
-    steps=1, search_every=100)``.
+def slerp(v0, v1, psi, alpha):
+    """v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, the point at α along the great circle
+    from v₀ (α = 0) through v₁ (α = 1); a unit vector when v₀ and v₁ are.
 
-    ``step(closure)`` costs SAM's ``steps + 1`` forward+backward passes, plus one forward
-    pass per grid point (21 by default) on search steps. ``alpha`` is the current α*.
-    After each step ``diagnostics`` holds SAM's entries and
+    Degenerate case: when sin ψ < 1e-8 (v₀ and v₁ parallel or opposite) no great circle is
+    defined by them, and v(α) = v₁ for every α (the limit as ψ → 0)."""
+    a, b = slerp_weights(psi, alpha)
+    return vector.combine(a, v0, b, v1)
 
-        alpha           the α used for this step
-        psi             the angle ψ between v₀ and v₁ (radians)
-        searched        whether this step searched
-        probe_losses    [(α, L(θ + ρ_max·v(α))) for the grid] on search steps, else []
-    """
+
+def slerp_weights(psi, alpha):
+    """The weights (a, b) of v(α) = a·v₀ + b·v₁; (0, 1) in the degenerate case."""
+    sin_psi = math.sin(psi)
+    if sin_psi < SIN_PSI_MIN:
+        return 0.0, 1.0
+    return math.sin((1 - alpha) * psi) / sin_psi, math.sin(alpha * psi) / sin_psi
+
+
+def slerp_in_place(v0, v1, psi, alpha, length):
+    """``length``·v(α), equal to rounding to ``vector.scale(slerp(v0, v1, psi, alpha), length)``,
+    but built in v₁'s own arrays, with v₀'s as scratch: neither is usable afterwards.
+
+    The one memory trick of this file, kept because it measured worth it: building the update
+    in new arrays (two more parameter-sized arrays written and read per step) made an XSAM
+    step 4-8 % slower on the bench MLP (CPU time, medians of 9 interleaved rounds)."""
+    a, b = slerp_weights(psi, alpha)
+    for x0, x1 in zip(v0, v1, strict=True):
+        x1 *= length * b
+        if a != 0.0:
+            x0 *= length * a
+            x1 += x0
+    return v1
+
+
+def search_alpha(params, v0, v1, psi, rho_max, grid, closure, who="XSAM.step"):
+    """Moment 4: probe L(θ + ρ_max·v(α)) for every α of the grid, on the closure's batch,
+    without gradients and with BatchNorm's statistics frozen. ``params`` hold θ before and
+    after. Returns (α*, [(α, probe loss), …]); α* has the largest loss, the smallest α on ties."""
+    theta = vector.data_of(params)
+    probe_losses = []
+    with no_grad(), nn.frozen_batchnorm_stats():
+        for alpha in grid:
+            with moved_to(params, vector.add_scaled(theta, slerp(v0, v1, psi, alpha), rho_max)):
+                probe_losses.append((alpha, vector.loss_value(closure, who)))
+    best = max(probe_losses, key=lambda probe: probe[1])  # max keeps the first of equal maxima
+    return best[0], probe_losses
+
+
+def alpha_grid(alpha_max, alpha_step) -> list:
+    """j·Δα for j = 0 … ⌊α_max/Δα⌋, never past α_max: 0, 0.1, …, 2.0 by default."""
+    count = math.floor(alpha_max / alpha_step * (1 + 1e-12)) + 1  # 2.0/0.1 may round to 19.999…
+    return [min(j * alpha_step, alpha_max) for j in range(count)]
+
+
+class XSAM(SharpnessAware):
+    """``XSAM(base, rho=0.05, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1, steps=1,
+    search_every=100)``; ``rho_max=None`` means 2·rho. Needs rho > 0 and rho_max > 0 (at ρ = 0
+    the climb does not move and v₀ is undefined).
+
+    ``step(closure)`` costs SAM's ``steps + 1`` passes, plus one forward pass per grid point
+    (21 by default) on search steps. ``alpha`` is the current α*. After each step
+    ``diagnostics`` holds SAM's entries and alpha (used in this step), psi (radians),
+    searched, and probe_losses ([(α, L(θ + ρ_max·v(α)))] on search steps, else []). After
+    the step each ``p.grad`` holds the gradient the base optimizer was given, ‖g_k‖·v(α*)."""
+
+    _HYPER = ("rho", "rho_max", "alpha", "alpha_max", "alpha_step", "steps", "search_every")
 
     def __init__(
-        self,
-        base,
-        rho=0.05,
-        rho_max=None,
-        alpha=1.0,
-        alpha_max=2.0,
-        alpha_step=0.1,
-        steps=1,
-        search_every=100,
-    ):
-        super().__init__(base, rho=rho, steps=steps)
-        self.__dict__.update(
-            self._settings(
-                rho=rho,
-                rho_max=rho_max,
-                alpha=alpha,
-                alpha_max=alpha_max,
-                alpha_step=alpha_step,
-                steps=steps,
-                search_every=search_every,
+        self, base, rho=0.05, rho_max=None, alpha=1.0, alpha_max=2.0, alpha_step=0.1, steps=1,
+        search_every=100, m=None,
+    ):  # fmt: skip
+        if m is not None:
+            raise checks.ArgumentError(
+                f"XSAM: m-sharpness (m={m!r}) is not defined for XSAM (minisam/optim/ALGORITHMS.md, "
+                "section m-sharpness); use optim.SAM(base, m=...) or leave m unset"
             )
-        )
-
-    def _settings(
-        self,
-        rho,
-        steps,
-        rho_max=None,
-        alpha=1.0,
-        alpha_max=2.0,
-        alpha_step=0.1,
-        search_every=100,
-        **_sam_only,
-    ) -> dict:
-        rho = self._number("rho", rho)
-        alpha_step = self._number("alpha_step", alpha_step)
-        if alpha_step == 0:
-            raise ValueError("XSAM: alpha_step must be positive, got 0")
-        return {
-            "rho": rho,
-            "steps": self._count("steps", steps, 1),
-            "adaptive": False,
-            "eta": 0.0,
-            "rho_max": 2 * rho if rho_max is None else self._number("rho_max", rho_max),
-            "alpha": self._number("alpha", alpha, -math.inf),
-            "alpha_max": self._number("alpha_max", alpha_max),
-            "alpha_step": alpha_step,
-            "search_every": self._count("search_every", search_every, 0),
-        }
+        super().__init__(base)
+        settings = dict(rho=rho, rho_max=rho_max, alpha=alpha, alpha_max=alpha_max, alpha_step=alpha_step)
+        self.__dict__.update(self._settings(**settings, steps=steps, search_every=search_every))
 
     @property
-    def alpha_grid(self) -> list[float]:
-        """j·alpha_step for j = 0 … round(alpha_max/alpha_step): 0, 0.1, …, 2.0 by default."""
-        return [j * self.alpha_step for j in range(round(self.alpha_max / self.alpha_step) + 1)]
+    def alpha_grid(self) -> list:
+        return alpha_grid(self.alpha_max, self.alpha_step)
 
     def is_search_step(self, step: int) -> bool:
+        """Steps 0, N, 2N, … search (N = search_every); N = 0 never does."""
         return self.search_every > 0 and step % self.search_every == 0
 
     def step(self, closure=None):
-        if closure is None:
-            raise ValueError(
-                "XSAM.step needs a closure that evaluates the loss on the batch (without "
-                "calling backward): it evaluates it several times"
-            )
-        # 1. SAM's ascent (plain, not adaptive): ϑ_k, and g_k in every p.grad
-        ascent = self._ascend(closure)
-        try:
-            displacement, gk = ascent.displacement, self._gradients()
-            displacement_norm, gk_norm = global_norm(displacement), global_norm(gk)
-
-            # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖ and v₁ = g_k/‖g_k‖ are kept as scalings of the arrays
-            # we already have; only their dot product is needed to get ψ.
-            to_v0 = 1 / (displacement_norm + EPS0)
-            to_v1 = 1 / (gk_norm + EPS0)
-            cos_psi = global_dot(displacement, gk) * to_v0 * to_v1
-            psi = math.acos(min(1.0, max(-1.0, cos_psi)))  # clamped: rounding can leave [−1, 1]
-
-            # 3. the slerp v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, as coefficients (a, b)
-            def slerp(alpha):
-                sin_psi = math.sin(psi)
-                if sin_psi < SIN_PSI_MIN:  # v₀ ∥ v₁: the great circle is undefined; use v₁
-                    return 0.0, 1.0
-                return math.sin((1 - alpha) * psi) / sin_psi, math.sin(alpha * psi) / sin_psi
-
-            # 4. the search: probe L(θ + ρ_max·v(α)) along the arc, no gradients, same batch
-            searched = self.is_search_step(self.step_count)
-            probe_losses = []
+        self._check_closure(closure)
+        with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
+            # 1. SAM's climb (plain): L(θ), the ascent point ϑ_k and g_k; the parameters hold θ again
+            c = climb(self.params, closure, self.rho, self.steps, who="XSAM.step")
+            # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖, v₁ = g_k/‖g_k‖ and the angle ψ between them
+            v0, v1 = vector.unit(c.displacement, c.distance), vector.unit(c.gk, c.gk_norm)
+            # ψ = arccos⟨v₀, v₁⟩; the climb has computed ⟨v₀, v₁⟩ already, as cos_psi. Clipped:
+            # rounding can leave [−1, 1]
+            psi = math.acos(min(1.0, max(-1.0, c.cos_psi)))
+            # 3–4. on a search step, α* = the α whose point θ + ρ_max·v(α) has the largest loss
+            searched, alpha, probe_losses = self.is_search_step(self.step_count), self.alpha, []
             if searched:
-                best_loss, best_alpha = -math.inf, self.alpha
-                # the ascent point's arrays are free again: each probe point is built in them
-                probes, scratch = self._workspace("ascent_point"), self._workspace("scratch")
-                with no_grad(), nn.frozen_batchnorm_stats():
-                    for alpha in self.alpha_grid:
-                        a, b = slerp(alpha)
-                        ca, cb = self.rho_max * a * to_v0, self.rho_max * b * to_v1
-                        for p, theta, e, g, probe, tmp in zip(
-                            self.params, ascent.theta, displacement, gk, probes, scratch, strict=True
-                        ):
-                            xp = get_array_module(theta)
-                            xp.multiply(e, ca, out=probe)
-                            probe += theta
-                            probe += xp.multiply(g, cb, out=tmp)
-                            p.data = probe  # the probe point θ + ρ_max·v(α)
-                        loss = closure_loss(closure, "XSAM.step").item()
-                        probe_losses.append((alpha, loss))
-                        if loss > best_loss:  # strictly greater: ties keep the smallest α
-                            best_loss, best_alpha = loss, alpha
-                self.alpha = best_alpha  # α*, kept until the next search step
-        finally:
-            # 5. restore θ, and hand ‖g_k‖·v(α*) to the base optimizer as the gradient
-            self._restore(ascent)
-        a, b = slerp(self.alpha)
-        ca, cb = gk_norm * a * to_v0, gk_norm * b * to_v1
-        for p, e, g, tmp in zip(self.params, displacement, gk, self._workspace("scratch"), strict=True):
-            g *= cb  # g is p.grad (or a fresh zero array): scaled in place, no copy
-            if ca != 0:
-                g += get_array_module(e).multiply(e, ca, out=tmp)
-            p.grad = g
-        self.base.step()
-
-        self._record(ascent, gk_norm, displacement_norm, cos_psi)
-        self.diagnostics.update(alpha=self.alpha, psi=psi, searched=searched, probe_losses=probe_losses)
+                taking_part = [self.params[i] for i in c.moving]
+                alpha, probe_losses = search_alpha(
+                    taking_part, v0, v1, psi, self.rho_max, self.alpha_grid, closure
+                )
+        # 5. at θ, the base optimizer's step with the gradient ‖g_k‖·v(α*)
+        self._descend(c.spread(slerp_in_place(v0, v1, psi, alpha, length=c.gk_norm), len(self.params)))
+        self.alpha = alpha  # α*, kept until the next search step
+        self.diagnostics = c.diagnostics()
+        self.diagnostics.update(alpha=alpha, psi=psi, searched=searched, probe_losses=probe_losses)
+        self.diagnostics["step"] = self.step_count
         self.step_count += 1
-        return ascent.loss
+        return c.loss
 
-    # ---- checkpoints: SAM's, plus the search state ---------------------------------------
-    _HYPER = ("rho", "rho_max", "alpha_max", "alpha_step", "steps", "search_every")
-    _STATE = ("step_count", "alpha")
-
-    def _check_counters(self, state) -> dict:
+    # ---- the settings, checked (constructor and load_state_dict) -------------------------
+    def _settings(self, rho, rho_max, alpha, alpha_max, alpha_step, steps, search_every) -> dict:
+        rho = checks.number("XSAM", "rho", rho, 0.0, above=True)
+        rho_max = 2 * rho if rho_max is None else checks.number("XSAM", "rho_max", rho_max, 0.0, above=True)
+        alpha_max = checks.number("XSAM", "alpha_max", alpha_max, 0.0, above=True)
+        alpha_step = checks.number("XSAM", "alpha_step", alpha_step, 0.0, alpha_max, above=True)
+        if alpha_max / alpha_step >= MAX_GRID_POINTS:
+            raise checks.ArgumentError(
+                f"XSAM: alpha_step={alpha_step!r} would make a grid of {alpha_max / alpha_step:.3g} points "
+                f"up to alpha_max={alpha_max!r} (one forward pass each); at most {MAX_GRID_POINTS} allowed"
+            )
         return {
-            "step_count": self._count("step_count", state["step_count"], 0),
-            "alpha": self._number("alpha", state["alpha"], -math.inf),
+            "rho": rho,
+            "rho_max": rho_max,
+            "alpha": checks.number("XSAM", "alpha", alpha),
+            "alpha_max": alpha_max,
+            "alpha_step": alpha_step,
+            "steps": checks.count("XSAM", "steps", steps, 1),
+            "search_every": checks.count("XSAM", "search_every", search_every, 0),
         }
