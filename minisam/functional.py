@@ -66,9 +66,11 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 def sigmoid(x: Tensor) -> Tensor:
     """σ(x) = 1 / (1 + e^-x); d/dx = σ(x)(1 - σ(x)).
 
-    Computed as (1 + tanh(x/2)) / 2, the same function: e^-x overflows for very negative
-    x, tanh never does."""
-    out = 0.5 * (1 + get_array_module(x.data).tanh(0.5 * x.data))
+    With e = e^-|x| (never overflows): σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0,
+    the same function, accurate to the last bit at both ends (σ(−40) ≈ 4.2e-18, not 0)."""
+    xp = get_array_module(x.data)
+    e = xp.exp(-xp.abs(x.data))
+    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e)).astype(x.data.dtype, copy=False)
 
     def backward(g):
         return (g * out * (1 - out),)
