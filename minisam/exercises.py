@@ -11,7 +11,7 @@ in float64, with what minisam itself computes there:
                                                            #    rho_max, alphas) -> (alpha_star, grad)
 
 Parameters, gradients and directions are lists of NumPy arrays, one per parameter, and every
-norm is the global L2 norm over all of them together (ALGORITHMS.md's ‖·‖, with ε₀ = 1e-12
+norm is the global L2 norm over all of them together (minisam/optim/ALGORITHMS.md's ‖·‖, with ε₀ = 1e-12
 added wherever a norm is divided by; see minisam/optim/ALGORITHMS.md, sections SAM and XSAM).
 ``loss_and_grad(params)`` returns ``(loss, grads)`` and ``loss(params)`` the loss alone, both
 as plain NumPy: the problems are minisam models and landscapes behind them.
@@ -47,8 +47,8 @@ from . import functional as F
 from .checks import ArgumentError
 from .tensor import Tensor, maximum
 
-EPS0 = 1e-12  # ε₀, as in ALGORITHMS.md
-SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and v(α) = v₁ (ALGORITHMS.md, XSAM)
+EPS0 = 1e-12  # ε₀, as in minisam/optim/ALGORITHMS.md
+SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and v(α) = v₁ (minisam/optim/ALGORITHMS.md, XSAM)
 RTOL, ATOL = 1e-9, 1e-12
 ALPHAS = tuple(j * 0.1 for j in range(21))  # XSAM's default grid j·alpha_step, 0 … 2.0
 
@@ -236,7 +236,7 @@ def expected_xsam(case: Case, rho: float, rho_max: float):
 
 def slerp_formula(v0, v1, alpha) -> list:
     """v(α) = [sin((1−α)ψ)·v₀ + sin(αψ)·v₁]/sin ψ, ψ = arccos(clip(⟨v₀, v₁⟩, −1, 1)); v₁ when
-    sin ψ < 1e-8 (ALGORITHMS.md, XSAM step 3). The library keeps its slerp inside XSAM, so
+    sin ψ < 1e-8 (minisam/optim/ALGORITHMS.md, XSAM step 3). The library keeps its slerp inside XSAM, so
     this is the expected value's only source written here."""
     cos_psi = sum(float(np.vdot(a, b)) for a, b in zip(v0, v1, strict=True))
     psi = math.acos(min(1.0, max(-1.0, cos_psi)))
@@ -396,7 +396,7 @@ def check_slerp(fn) -> float:
             what = f"v(α = {alpha:g})"
             largest = max(largest, _compare(who, name, what, expected, received, hints))
             count += 1
-    return _report(who, count, largest, source="the formula of ALGORITHMS.md")
+    return _report(who, count, largest, source="the formula of minisam/optim/ALGORITHMS.md")
 
 
 def check_xsam_gradient(fn) -> float:

@@ -70,7 +70,7 @@ def test_sharp_flat_grid_and_bounds_for_plotting():
 
 
 def test_sgd_settles_in_the_sharp_minimum_where_xsam_reaches_the_flat_one():
-    """ALGORITHMS.md claim 4, measured from one stated start (lr 0.05, rho 0.1, 1000 steps).
+    """minisam/optim/ALGORITHMS.md claim 4, measured from one stated start (lr 0.05, rho 0.1, 1000 steps).
 
     Found while building this landscape, and kept as it is rather than tuned away: plain
     SAM from this start reaches neither minimum -- it ends bouncing across the saddle

@@ -100,16 +100,17 @@ def test_the_optimizers_keep_mccabe_complexity_at_most_10():
 
 
 def test_every_reference_to_the_spec_names_its_path_in_the_repository():
-    """The spec is minisam/optim/ALGORITHMS.md; a bare "ALGORITHMS.md" leaves the reader guessing."""
+    """The spec is minisam/optim/ALGORITHMS.md; a bare "ALGORITHMS.md" leaves the reader guessing.
+    Checked in every Python file, notebook and Markdown file of the package, tests and lessons."""
     root = PACKAGE.parent
-    files = [*OPTIM.glob("*.py"), root / "tests" / "test_sam.py", root / "tests" / "test_xsam.py"]
-    files += [
-        root / "tests" / "test_optim.py",
-        root / "tests" / "reference_sam.py",
-        root / "tests" / "helpers.py",
-    ]
+    files = [root / "README.md"]
+    for folder in ("minisam", "tests", "lessons"):
+        for pattern in ("*.py", "*.ipynb", "*.md"):
+            files += (root / folder).rglob(pattern)
     for path in files:
+        if path in (OPTIM / "ALGORITHMS.md", Path(__file__).resolve()) or ".ipynb_checkpoints" in path.parts:
+            continue
         text = path.read_text(encoding="utf-8")
         bare = text.count("ALGORITHMS.md") - text.count("minisam/optim/ALGORITHMS.md")
-        assert bare == 0, f"{path.name}: {bare} reference(s) to ALGORITHMS.md without its path"
+        assert bare == 0, f"{path.relative_to(root)}: {bare} reference(s) to ALGORITHMS.md without its path"
     assert (OPTIM / "ALGORITHMS.md").is_file()
