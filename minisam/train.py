@@ -56,6 +56,8 @@ class RunConfig:
     seed: int = 0
     backend: str = "numpy"
     sharpness: bool = False  # measure λ_max and the worst-case ρ-loss at the end
+    validation: int = 0  # training examples held out as a validation set (mnist1d, digits)
+    evaluate_test: bool = True  # False: never touch the test set (choosing settings on validation)
 
     def validate(self) -> RunConfig:
         def one_of(name, allowed):
@@ -75,6 +77,12 @@ class RunConfig:
                 raise ValueError(f"{name} must be non-negative; got {getattr(self, name)!r}")
         if not 0 <= self.label_noise < 1:
             raise ValueError(f"label_noise must be in [0, 1); got {self.label_noise!r}")
+        if isinstance(self.validation, bool) or not isinstance(self.validation, int) or self.validation < 0:
+            raise ValueError(f"validation must be a whole number of examples >= 0; got {self.validation!r}")
+        if self.validation and self.dataset not in ("mnist1d", "digits"):
+            raise ValueError(f"validation splits exist for mnist1d and digits, not {self.dataset!r}")
+        if not isinstance(self.evaluate_test, bool):
+            raise ValueError(f"evaluate_test must be True or False; got {self.evaluate_test!r}")
         if self.model == "cnn2d" and self.dataset != "digits":
             raise ValueError("model cnn2d needs image data: use dataset digits")
         if self.model == "cnn1d" and self.dataset != "mnist1d":
@@ -100,20 +108,26 @@ class NonFiniteLoss(RuntimeError):
 
 
 def load_data(cfg: RunConfig):
-    """The dataset of ``cfg`` as host arrays, with label noise (seeded by the run's seed)."""
+    """The dataset of ``cfg`` as host arrays, with label noise (seeded by the run's seed).
+
+    With ``cfg.validation`` examples held out, the validation set is carved from the
+    training set *before* the noise, and the noise is drawn over both together: a
+    validation set taken from noisily labelled data is noisy too, as it would be in practice.
+    """
     if cfg.dataset == "mnist1d":
-        d = datasets.load_mnist1d(channels=cfg.model == "cnn1d")
+        d = datasets.load_mnist1d(validation=cfg.validation, channels=cfg.model == "cnn1d")
     elif cfg.dataset == "digits":
-        d = datasets.load_digits()
+        d = datasets.load_digits(validation=cfg.validation)
         if cfg.model != "cnn2d":
-            d = replace(
-                d, x_train=d.x_train.reshape(len(d.x_train), -1), x_test=d.x_test.reshape(len(d.x_test), -1)
-            )
+            flat = lambda x: None if x is None else x.reshape(len(x), -1)  # noqa: E731
+            d = replace(d, x_train=flat(d.x_train), x_val=flat(d.x_val), x_test=flat(d.x_test))
     else:
         d = datasets.load_toy(cfg.dataset, seed=cfg.seed)
     if cfg.label_noise > 0:
-        noisy, _ = datasets.add_label_noise(d.y_train, cfg.label_noise, d.num_classes, seed=cfg.seed)
-        d = replace(d, y_train=noisy)
+        n_train = len(d.y_train)
+        labels = d.y_train if d.y_val is None else np.concatenate([d.y_train, d.y_val])
+        noisy, _ = datasets.add_label_noise(labels, cfg.label_noise, d.num_classes, seed=cfg.seed)
+        d = replace(d, y_train=noisy[:n_train], y_val=None if d.y_val is None else noisy[n_train:])
     return d
 
 
@@ -198,10 +212,11 @@ def measure_sharpness(model, x, y, rho: float, subset: int = 512) -> dict:
 
 def _progress(epoch, epochs, row, started):
     """A one-line progress bar on a terminal; one line per run when the output is a file."""
-    line = (
-        f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
-        f"  ({time.perf_counter() - started:.0f}s)"
+    accuracy = "".join(
+        f"  {name} acc {row[name + '_acc']:.3f}" for name in ("val", "test") if name + "_acc" in row
     )
+    elapsed = time.perf_counter() - started
+    line = f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}{accuracy}  ({elapsed:.0f}s)"
     if sys.stdout.isatty():
         bar = "#" * int(20 * epoch / epochs)
         print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
@@ -263,15 +278,12 @@ def train(
             if scheduler is not None:
                 scheduler.step()
         seconds = time.perf_counter() - epoch_start
-        test_loss, test_acc = evaluate(model, d.x_test, d.y_test)
-        row = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": seconds,
-            "steps": len(losses),
-        }
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+        if d.x_val is not None:
+            row["val_loss"], row["val_acc"] = evaluate(model, d.x_val, d.y_val)
+        if cfg.evaluate_test:
+            row["test_loss"], row["test_acc"] = evaluate(model, d.x_test, d.y_test)
+        row.update(seconds=seconds, steps=len(losses))
         if cfg.optimizer == "xsam":
             row["alpha"] = float(opt.alpha)
         history.append(row)
@@ -295,8 +307,11 @@ def train(
     final = {
         "train_loss": train_loss,
         "train_acc": train_acc,
-        "test_loss": history[-1]["test_loss"],
-        "test_acc": history[-1]["test_acc"],
+        **{
+            key: history[-1][key]
+            for key in ("val_loss", "val_acc", "test_loss", "test_acc")
+            if key in history[-1]
+        },
         "seconds_per_epoch": float(np.median([h["seconds"] for h in history])),
         "seconds_per_step": float(np.median([h["seconds"] / h["steps"] for h in history])),
     }
