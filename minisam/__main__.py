@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         prog="python -m minisam",
         description="minisam: Sharpness-Aware Minimization (SGD, SAM, ASAM, XSAM) from scratch.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,compare,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,train,compare,bench,reproduce}")
 
     p = sub.add_parser(
         "demo",
@@ -155,6 +155,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 
     sub.add_parser("bench", help="speed ratios measured side by side (run by hand; see bench --help)")
+    from . import reproduce  # the paper's main result at small scale (lessons/results/PROTOCOL.md)
+
+    reproduce.add_arguments(
+        sub.add_parser("reproduce", help="the main result: SGD/SAM/XSAM by a fixed protocol")
+    )
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # bench parses its own options
@@ -170,6 +175,8 @@ def main(argv=None) -> int:
     from . import train as training
 
     try:
+        if args.command == "reproduce":
+            return reproduce.run(args)
         if args.command == "train":
             config = _config(args)
             if args.resume is not None:  # a resumed run continues with the settings it had
