@@ -63,7 +63,7 @@ EPOCH_CANDIDATES = (20, 40, 80, 160)
 PLATEAU = 0.01  # E is the first candidate whose doubling lowers SGD's training loss by less
 RHO_GRID = (0.02, 0.05, 0.1, 0.2)
 SELECTION_SEEDS = (100, 101)
-FINAL_SEEDS = tuple(range(6))
+FINAL_SEEDS = tuple(range(5))
 SHARPNESS_RHO = 0.05  # one radius for every optimizer's ρ-sharpness, so they can be compared
 CONTRAST_EPOCHS = 15  # the length lesson 06 used to train: the "stopped too early" contrast
 CONTRAST_OPTIMIZERS = ("sgd", "sam", "xsam")
@@ -354,10 +354,10 @@ def final(out: Path, keep_going: bool = False) -> dict:
             f"{selection_file} not found: run `python -m minisam reproduce --phase selection` first"
         )
     spec = json.loads(selection_file.read_text())["protocol"]
-    plan = [
+    plan = [  # seed by seed, so that an interrupted run has the same seeds in every setting
         (kind, setting, name, seed)
-        for setting in spec["settings"]
         for seed in spec["final_seeds"]
+        for setting in spec["settings"]
         for kind, names in (("run", spec["optimizers"]), ("contrast", spec["contrast"]["optimizers"]))
         for name in names
     ]
