@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import threads
-from .train import RunConfig, load_data, measure_sharpness, train
+from .train import RunConfig, load_data, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "lessons" / "results"
 
@@ -62,11 +62,9 @@ LABELS = {"sgd": "SGD", "sam": "SAM", "xsam": "XSAM", "sgd+": "SGD+", "sgd-2x": 
 EPOCH_CANDIDATES = (20, 40, 80, 160)
 PLATEAU = 0.01  # E is the first candidate whose doubling lowers SGD's training loss by less
 RHO_GRID = (0.02, 0.05, 0.1, 0.2)
-SELECTION_SEEDS = (100, 101)
+SELECTION_SEEDS = (100,)
 FINAL_SEEDS = tuple(range(5))
 SHARPNESS_RHO = 0.05  # one radius for every optimizer's ρ-sharpness, so they can be compared
-CONTRAST_EPOCHS = 15  # the length lesson 06 used to train: the "stopped too early" contrast
-CONTRAST_OPTIMIZERS = ("sgd", "sam", "xsam")
 
 
 def protocol() -> dict:
@@ -94,7 +92,6 @@ def protocol() -> dict:
         "selection_seeds": list(SELECTION_SEEDS),
         "final_seeds": list(FINAL_SEEDS),
         "sharpness_rho": SHARPNESS_RHO,
-        "contrast": {"epochs": CONTRAST_EPOCHS, "optimizers": list(CONTRAST_OPTIMIZERS)},
         "statistics": "per seed, the difference of test accuracies (same seed: same initialisation, "
         "label noise and batch order); mean, t-based 95% confidence interval (n - 1 degrees of "
         "freedom), wins/ties/losses out of the seeds. A claim A > B held if the interval lies above 0, "
@@ -269,11 +266,33 @@ def run_one(config: RunConfig, sharpness: bool = False) -> tuple[dict, dict]:
         "seconds_per_step": result.final["seconds_per_step"],
     }
     if sharpness:
-        d = load_data(config)  # the labels this run trained on (noisy ones included)
-        record.update(measure_sharpness(result.model, d.x_train, d.y_train, rho=SHARPNESS_RHO))
+        record.update(measure_flatness(result.model, config))
     keys = ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "alpha")
     curves = {k: [row[k] for row in result.history] for k in keys if k in result.history[0]}
     return record, curves
+
+
+def measure_flatness(model, config: RunConfig, subset: int = 256) -> dict:
+    """λ_max (top Hessian eigenvalue; power iteration, 10 Hessian-vector products) and the
+    ρ-sharpness max_{‖ε‖≤ρ} L(θ+ε) − L(θ) (5 steps of projected ascent from SAM's ascent point;
+    a lower bound) at ρ = ``SHARPNESS_RHO``, of the training loss on the first ``subset``
+    training signals with the labels the run trained on, in eval mode. The same measures as
+    ``train.measure_sharpness``, at a quarter of its cost."""
+    import minisam as ms
+    import minisam.functional as F
+    from minisam import sharpness
+
+    d = load_data(config)
+    inputs, targets = ms.Tensor(d.x_train[:subset]), ms.Tensor(d.y_train[:subset])
+    model.eval()
+
+    def closure():
+        return F.cross_entropy(model(inputs), targets)
+
+    params = list(model.parameters())
+    lam = sharpness.top_hessian_eigenvalue(closure, params, iters=10)
+    worst = sharpness.worst_case_loss(closure, params, rho=SHARPNESS_RHO, steps=5, restarts=1)
+    return {"lambda_max": float(lam), "rho_sharpness": float(worst.sharpness)}
 
 
 def select(out: Path) -> dict:
@@ -347,7 +366,7 @@ def select(out: Path) -> dict:
 
 
 def final(out: Path, keep_going: bool = False) -> dict:
-    """Phase 2: every optimizer on every final seed in every setting, and the short contrast runs."""
+    """Phase 2: every optimizer on every final seed in every setting; the table and figures."""
     selection_file = out / "selection.json"
     if not selection_file.is_file():
         raise FileNotFoundError(
@@ -355,45 +374,29 @@ def final(out: Path, keep_going: bool = False) -> dict:
         )
     spec = json.loads(selection_file.read_text())["protocol"]
     plan = [  # seed by seed, so that an interrupted run has the same seeds in every setting
-        (kind, setting, name, seed)
+        (setting, name, seed)
         for seed in spec["final_seeds"]
         for setting in spec["settings"]
-        for kind, names in (("run", spec["optimizers"]), ("contrast", spec["contrast"]["optimizers"]))
-        for name in names
+        for name in spec["optimizers"]
     ]
-
-    def config_of(kind, setting, name, seed):
-        epochs = spec["contrast"]["epochs"] if kind == "contrast" else None
-        return config_for(spec, setting, name, seed, epochs=epochs)
-
-    done = {"runs": [], "contrast": [], "curves": {}}
+    done = {"runs": [], "curves": {}}
     partial = out / "main_result.json"
     if keep_going and partial.is_file():  # runs are deterministic: finished ones need not run again
         stored = json.loads(partial.read_text())
         if stored["protocol"] == spec:
-            done["runs"], done["contrast"] = stored["runs"], stored.get("contrast", [])
-            done["curves"] = json.loads((out / "curves.json").read_text())
-    finished = {
-        (kind, r["setting"], r["optimizer"], r["seed"])
-        for kind, key in (("run", "runs"), ("contrast", "contrast"))
-        for r in done[key]
-    }
+            done = {"runs": stored["runs"], "curves": json.loads((out / "curves.json").read_text())}
+    finished = {(r["setting"], r["optimizer"], r["seed"]) for r in done["runs"]}
     todo = [p for p in plan if p not in finished]
-    progress = Progress(sum(work_of(config_of(*p)) for p in todo), "final")
-    for kind, setting, name, seed in todo:
-        config = config_of(kind, setting, name, seed)
-        record, curves = run_one(config, sharpness=kind == "run")
-        entry = {"setting": setting, "optimizer": name, "seed": seed, **record}
-        if kind == "run":
-            done["runs"].append(entry)
-            done["curves"][f"{setting}/{name}/{seed}"] = curves
-        else:
-            done["contrast"].append(entry)
+    progress = Progress(sum(work_of(config_for(spec, *p)) for p in todo), "final")
+    for setting, name, seed in todo:
+        config = config_for(spec, setting, name, seed)
+        record, curves = run_one(config, sharpness=True)
+        done["runs"].append({"setting": setting, "optimizer": name, "seed": seed, **record})
+        done["curves"][f"{setting}/{name}/{seed}"] = curves
         _write_results(out, spec, done, complete=False)
         progress.advance(
             work_of(config),
-            f"{setting} {LABELS[name]}{' (short run)' * (kind != 'run')} seed {seed}: "
-            f"test {record['test_acc']:.3f}",
+            f"{setting} {LABELS[name]} seed {seed}: test {record['test_acc']:.3f}",
         )
     result = _write_results(out, spec, done, complete=True)
     figures(result, out)
@@ -407,35 +410,11 @@ def final(out: Path, keep_going: bool = False) -> dict:
 def _write_results(out: Path, spec: dict, done: dict, complete: bool) -> dict:
     order = {name: i for i, name in enumerate(spec["optimizers"])}
     key = lambda r: (r["setting"], r["seed"], order[r["optimizer"]])  # noqa: E731
-    runs, contrast = sorted(done["runs"], key=key), sorted(done["contrast"], key=key)
-    result = {
-        "protocol": spec,
-        "complete": complete,
-        "summary": summarize(runs, spec),
-        "contrast_summary": _contrast_summary(contrast, spec),
-        "runs": runs,
-        "contrast": contrast,
-    }
+    runs = sorted(done["runs"], key=key)
+    result = {"protocol": spec, "complete": complete, "summary": summarize(runs, spec), "runs": runs}
     _write_json(out / "main_result.json", result)
     _write_json(out / "curves.json", dict(sorted(done["curves"].items())))
     return result
-
-
-def _contrast_summary(contrast: list, spec: dict) -> dict:
-    summary = {}
-    for setting in spec["settings"]:
-        mine = sorted((r for r in contrast if r["setting"] == setting), key=seed_of)
-        acc = {
-            n: [r["test_acc"] for r in mine if r["optimizer"] == n] for n in spec["contrast"]["optimizers"]
-        }
-        if len({len(v) for v in acc.values()}) == 1 and len(acc["sgd"]) >= 2:
-            summary[setting] = {
-                "test_acc": {
-                    n: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for n, v in acc.items()
-                },
-                "vs_sgd": {n: paired(acc[n], acc["sgd"]) for n in acc if n != "sgd"},
-            }
-    return summary
 
 
 def _write_json(path: Path, payload) -> None:
