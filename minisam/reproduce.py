@@ -59,8 +59,8 @@ OPTIMIZERS = {  # the name used on the command line: what it trains
     "sgd-2x": "SGD for 2E epochs: as many forward+backward passes as SAM",
 }
 LABELS = {"sgd": "SGD", "sam": "SAM", "xsam": "XSAM", "sgd+": "SGD+", "sgd-2x": "SGD 2x epochs"}
-EPOCH_CANDIDATES = (20, 40, 80, 160)
-PLATEAU = 0.01  # E is the first candidate whose doubling lowers SGD's training loss by less
+EPOCH_CANDIDATES = (20, 40, 80)
+PLATEAU = 0.1  # E is the first candidate whose doubling lowers SGD's training loss by less
 RHO_GRID = (0.02, 0.05, 0.1, 0.2)
 SELECTION_SEEDS = (100,)
 FINAL_SEEDS = tuple(range(5))
@@ -228,6 +228,24 @@ def format_table(summary: dict, setting: str) -> str:
             )
     lines.append("  " + "; ".join(f"{claim}: {word}" for claim, word in block["claims"].items()))
     return "\n".join(lines)
+
+
+def claims_sentence(summary: dict, setting: str) -> str:
+    """The verdicts of one setting in one sentence, with the numbers they rest on."""
+    block = summary[setting]
+    parts = []
+    for claim, (key, name) in {
+        "SAM > SGD": ("vs_sgd", "sam"),
+        "XSAM > SAM": ("vs_sam", "xsam"),
+        "XSAM > SGD": ("vs_sgd", "xsam"),
+    }.items():
+        d = block[key][name]
+        low, high = d["ci95"]
+        parts.append(
+            f"{claim} {block['claims'][claim]} ({d['mean']:+.3f}, 95% CI [{low:+.3f}, {high:+.3f}], "
+            f"wins {d['wins']}/{d['n']})"
+        )
+    return f"{setting}, {block['n_seeds']} seeds: " + "; ".join(parts) + "."
 
 
 # ---- running ----------------------------------------------------------------------------------
