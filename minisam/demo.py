@@ -139,8 +139,14 @@ def real_data_part(run_dir: Path, quick: bool) -> dict:
             runs.append({"setting": setting, "optimizer": name, "seed": seed, **record})
             same = not quick and stored_acc.get((name, seed)) == record["test_acc"]
             identical += same
-            check = "identical to the stored run" if same else "not the stored run's length" if quick else (
-                f"DIFFERS from the stored {stored_acc.get((name, seed))}")  # fmt: skip
+            if quick:
+                check = "quick: shorter than the stored run"
+            else:
+                check = (
+                    "identical to the stored run"
+                    if same
+                    else f"DIFFERS from the stored {stored_acc[(name, seed)]}"
+                )
             print(f"  {reproduce.LABELS[name]:<14} seed {seed}: test acc {record['test_acc']:.3f}  ({check})")
 
     lines = [f"{'optimizer':<14}  test acc (mean ± std)  epochs  fwd+bwd passes"]

@@ -354,23 +354,7 @@ def select(out: Path) -> dict:
                         work_of(config),
                         f"{setting} {method.upper()} ρ={rho} seed {seed}: val {record['val_acc']:.4f}",
                     )
-    chosen_rho = {}
-    for setting in SETTINGS:
-        chosen_rho[setting] = {}
-        for method in ("sam", "xsam"):
-            val = {
-                rho: float(
-                    np.mean(
-                        [
-                            r["val_acc"]
-                            for r in rho_runs
-                            if (r["setting"], r["optimizer"], r["rho"]) == (setting, method, rho)
-                        ]
-                    )
-                )
-                for rho in RHO_GRID
-            }
-            chosen_rho[setting][method] = max(RHO_GRID, key=lambda rho: (val[rho], -rho))
+    chosen_rho = {s: {m: best_rho(rho_runs, s, m) for m in ("sam", "xsam")} for s in SETTINGS}
     spec["chosen"] = {"epochs": chosen_epochs, "rho": chosen_rho}
     selection = {
         "protocol": spec,
@@ -381,6 +365,19 @@ def select(out: Path) -> dict:
     _write_json(out / "selection.json", selection)
     print(f"\nchosen: E = {chosen_epochs} epochs; ρ = {json.dumps(chosen_rho)}")
     return selection
+
+
+def best_rho(rho_runs: list, setting: str, method: str) -> float:
+    """The ρ of highest mean validation accuracy over the selection seeds; the smaller on ties."""
+    mean_val = {}
+    for rho in sorted({r["rho"] for r in rho_runs}):
+        mine = [
+            r["val_acc"]
+            for r in rho_runs
+            if (r["setting"], r["optimizer"], r["rho"]) == (setting, method, rho)
+        ]
+        mean_val[rho] = float(np.mean(mine))
+    return max(mean_val, key=lambda rho: (mean_val[rho], -rho))
 
 
 def final(out: Path, keep_going: bool = False) -> dict:
