@@ -170,6 +170,13 @@ def paired(a, b) -> dict:
     }
 
 
+def paired_runs(result: dict, setting: str, a: str, b: str) -> dict:
+    """``paired`` for optimizers ``a`` and ``b`` of a stored result, over the seeds both ran."""
+    acc = {(r["optimizer"], r["seed"]): r["test_acc"] for r in result["runs"] if r["setting"] == setting}
+    seeds = sorted(s for name, s in acc if name == b and (a, s) in acc)
+    return paired([acc[(a, s)] for s in seeds], [acc[(b, s)] for s in seeds])
+
+
 def verdict(diff: dict) -> str:
     """The pre-registered reading of a paired difference A − B."""
     low, high = diff["ci95"]

@@ -57,6 +57,15 @@ def test_paired_difference_needs_two_equal_length_sequences():
         reproduce.paired([0.5], [0.4])
 
 
+def test_paired_runs_pairs_two_optimizers_of_a_result_by_seed():
+    runs = [
+        {"setting": "s", "optimizer": name, "seed": seed, "test_acc": acc}
+        for name, seed, acc in [("a", 1, 0.5), ("a", 0, 0.7), ("b", 0, 0.6), ("b", 1, 0.2), ("b", 2, 0.9)]
+    ]
+    d = reproduce.paired_runs({"runs": runs}, "s", "a", "b")  # seeds 0 and 1: differences 0.1 and 0.3
+    assert d["n"] == 2 and d["mean"] == pytest.approx(0.2) and d["wins"] == 2
+
+
 def test_verdict_is_held_only_when_the_interval_lies_above_zero():
     assert reproduce.verdict({"ci95": [0.001, 0.02]}) == "held"
     assert reproduce.verdict({"ci95": [-0.02, -0.001]}) == "reversed"
