@@ -335,6 +335,7 @@ def main_result(result, settings=None):
     dot per seed, the same seed joined by a grey line (the comparisons are paired by seed),
     and the mean with its 95 % confidence interval beside the dots."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     from .reproduce import t_975
 
@@ -353,25 +354,33 @@ def main_result(result, settings=None):
             ax.scatter(np.full(len(seeds), x[i]), acc[:, i], s=22, color=MAIN_RESULT_COLORS[name], zorder=2)
             half = t_975(len(seeds) - 1) * acc[:, i].std(ddof=1) / np.sqrt(len(seeds))
             ax.errorbar(x[i] + 0.22, acc[:, i].mean(), yerr=half, fmt="D", color="black", ms=4, capsize=4)
-        ax.plot(
+        ax.set_xticks(x, [labels[n].replace(" 2x epochs", "\n2x epochs") for n in names])
+        ax.set(title=f"{setting}: {len(seeds)} seeds", ylabel="test accuracy", xlabel="optimizer")
+        ax.grid(axis="y", alpha=0.3)
+    key = [
+        Line2D(
             [],
             [],
-            "o-",
+            marker="o",
             color="0.75",
             mfc="0.4",
             mec="0.4",
             ms=4,
             lw=0.8,
-            label="one seed (joined across optimizers)",
-        )
-        ax.errorbar(
-            [], [], yerr=[], fmt="D", color="black", ms=4, capsize=4, label="mean and 95 % CI of the mean"
-        )
-        ax.set_xticks(x, [labels[n].replace(" 2x epochs", "\n2x epochs") for n in names])
-        ax.set(title=f"{setting}: {len(seeds)} seeds", ylabel="test accuracy", xlabel="optimizer")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+            label="one seed, joined across optimizers",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="D",
+            color="black",
+            ms=4,
+            lw=0,
+            label="mean, with a bar for its 95 % confidence interval",
+        ),
+    ]
+    fig.legend(handles=key, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -431,9 +440,16 @@ def main_result_curves(result, curves, setting, metric="test_acc", ax=None, x="p
         ax.plot(xs, mean, color=color, lw=1.6, label=f"{labels[name]} (mean ± std, {len(rows)} seeds)")
         ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.15)
     xlabel = "forward+backward passes (thousands)" if x == "passes" else "epoch"
-    ax.set(title=f"{setting}: {metric.replace('_', ' ')}", xlabel=xlabel, ylabel=metric.replace("_", " "))
+    what = {
+        "train_loss": "training loss (mini-batch mean)",
+        "test_acc": "test accuracy",
+        "val_acc": "validation accuracy",
+        "test_loss": "test loss",
+        "val_loss": "validation loss",
+    }
+    ax.set(title=f"{setting}: {what.get(metric, metric)}", xlabel=xlabel, ylabel=what.get(metric, metric))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
 
 
@@ -453,5 +469,5 @@ def accuracy_vs_sharpness(result, setting, measure="lambda_max", ax=None):
         title=f"{setting}: flatness and accuracy", xlabel=what.get(measure, measure), ylabel="test accuracy"
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=8)
     return ax
