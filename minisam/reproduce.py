@@ -1,5 +1,5 @@
 """The paper's main result -- XSAM generalises better than SAM, SAM better than SGD -- tested at
-small scale by a protocol written down before any test number was seen
+small scale by a protocol committed before any of its runs touched the test set
 (``lessons/results/PROTOCOL.md``).
 
     python -m minisam reproduce                      # the whole protocol (selection, then final runs)
@@ -329,7 +329,7 @@ def select(out: Path) -> dict:
         sum(e for _, e in plan_epochs)
         + len(SETTINGS) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * longest
     )
-    progress = Progress(work, "selection")  # an upper bound: E is not known yet
+    progress = Progress(work, "selection")  # an upper bound until E is known
 
     epoch_runs = []
     for seed, epochs in plan_epochs:
@@ -349,6 +349,10 @@ def select(out: Path) -> dict:
         longest,
     )
 
+    # now that E is known, the rest of the work is known exactly
+    progress.total = (
+        progress.done + len(SETTINGS) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * chosen_epochs
+    )
     rho_runs = []
     for setting in SETTINGS:
         for method in ("sam", "xsam"):
