@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from minisam import reproduce
-from minisam.train import train
+from minisam.data import add_label_noise, load_mnist1d
+from minisam.train import RunConfig, load_data, train
 
 RESULTS = Path(__file__).resolve().parent.parent / "lessons" / "results"
 
@@ -136,6 +137,44 @@ def test_the_same_seed_gives_a_bit_identical_run(optimizer):
     second, second_curves = reproduce.run_one(config)
     assert first["test_acc"] == second["test_acc"] and first["val_acc"] == second["val_acc"]
     assert first_curves == second_curves  # every per-epoch loss, exactly
+
+
+# ---- the runner's validation split (RunConfig.validation, evaluate_test) ---------------------
+def test_validation_is_carved_from_training_and_never_overlaps_it():
+    d = load_data(RunConfig(model="cnn1d", validation=800))
+    assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (3200, 800, 1000)
+    train_rows = {row.tobytes() for row in d.x_train}
+    assert not any(row.tobytes() in train_rows for row in d.x_val)
+
+
+def test_label_noise_reaches_the_validation_labels_too():
+    clean = load_data(RunConfig(model="cnn1d", validation=800))
+    noisy = load_data(RunConfig(model="cnn1d", validation=800, label_noise=0.2, seed=7))
+    flipped = np.concatenate([noisy.y_train != clean.y_train, noisy.y_val != clean.y_val])
+    assert flipped.sum() == 800 and (noisy.y_val != clean.y_val).any()
+    assert (noisy.y_test == clean.y_test).all()  # the test labels stay clean
+
+
+def test_without_a_validation_split_label_noise_is_what_it_was():
+    cfg = RunConfig(model="cnn1d", label_noise=0.2, seed=3)
+    d = load_data(cfg)
+    expected, _ = add_label_noise(load_mnist1d(channels=True).y_train, 0.2, 10, seed=3)
+    assert d.x_val is None and (d.y_train == expected).all()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"validation": -1}, "validation must be a whole number"),
+        ({"validation": 0.2}, "validation must be a whole number"),
+        ({"validation": True}, "validation must be a whole number"),
+        ({"validation": 100, "dataset": "moons"}, "validation splits exist for mnist1d and digits"),
+        ({"evaluate_test": "no"}, "evaluate_test must be True or False"),
+    ],
+)
+def test_bad_validation_settings_are_clear_errors(fields, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**fields).validate()
 
 
 # ---- the command line ---------------------------------------------------------------------------
