@@ -49,8 +49,10 @@ BASE = RunConfig(
     schedule="cosine",
     validation=800,
 )
-SETTINGS = {"cnn-clean": {"label_noise": 0.0}, "cnn-noise20": {"label_noise": 0.2}}
-HEADLINE = "cnn-clean"  # the paper's main tables are on clean labels
+# Two architectures under the same protocol, each with its own selection: the 1-D CNN (the
+# headline, results in lessons/results/) and an MLP 40-128-128-10 (lessons/results/mlp/).
+ARCHITECTURES = {"cnn1d": ("cnn", {"model": "cnn1d"}), "mlp": ("mlp", {"model": "mlp", "hidden": (128, 128)})}
+NOISE = {"clean": 0.0, "noise20": 0.2}  # the settings: "<architecture>-clean", "<architecture>-noise20"
 OPTIMIZERS = {  # the name used on the command line: what it trains
     "sgd": "SGD with momentum for E epochs",
     "sam": "SAM (one ascent step) for E epochs",
@@ -67,21 +69,35 @@ FINAL_SEEDS = tuple(range(5))
 SHARPNESS_RHO = 0.05  # one radius for every optimizer's ρ-sharpness, so they can be compared
 
 
-def protocol() -> dict:
-    """The protocol as data: stored at the top of every result file, read back by one-run mode."""
-    base = asdict(BASE)
+def settings_of(model: str = "cnn1d") -> dict:
+    prefix = ARCHITECTURES[model][0]
+    return {f"{prefix}-{name}": {"label_noise": noise} for name, noise in NOISE.items()}
+
+
+def results_dir(model: str = "cnn1d") -> Path:
+    return RESULTS if model == "cnn1d" else RESULTS / model
+
+
+def protocol(model: str = "cnn1d") -> dict:
+    """The protocol as data: stored at the top of every result file, read back by one-run mode.
+    ``model``: "cnn1d" (the headline) or "mlp"."""
+    if model not in ARCHITECTURES:
+        raise ValueError(f"model must be one of {', '.join(ARCHITECTURES)}; got {model!r}")
+    base = asdict(replace(BASE, **ARCHITECTURES[model][1]))
+    settings = settings_of(model)
+    headline = next(iter(settings))  # clean labels: the paper's main tables are on clean labels
     for per_run in ("optimizer", "seed", "epochs", "label_noise", "rho", "alpha", "search_every"):
         base.pop(per_run)
     return {
         "document": "lessons/results/PROTOCOL.md",
         "base": base,
-        "settings": SETTINGS,
-        "headline": HEADLINE,
+        "settings": settings,
+        "headline": headline,
         "optimizers": OPTIMIZERS,
         "epoch_rule": {
             "candidates": list(EPOCH_CANDIDATES),
             "plateau": PLATEAU,
-            "setting": "cnn-clean",
+            "setting": headline,
             "rule": "the smallest candidate E for which SGD trained 2E epochs ends with a training loss "
             "(whole training split, mean over the selection seeds) lower than SGD trained E epochs by "
             f"less than {PLATEAU}; the largest candidate if none; the same E for every setting and optimizer",
@@ -320,20 +336,21 @@ def measure_flatness(model, config: RunConfig, subset: int = 256) -> dict:
     return {"lambda_max": float(lam), "rho_sharpness": float(worst.sharpness)}
 
 
-def select(out: Path) -> dict:
+def select(out: Path, model: str = "cnn1d") -> dict:
     """Phase 1, validation only: the training length E, then ρ for SAM and XSAM in each setting."""
-    spec = protocol()
+    spec = protocol(model)
+    settings = list(spec["settings"])
     plan_epochs = [(s, e) for s in SELECTION_SEEDS for e in EPOCH_CANDIDATES]
     longest = max(EPOCH_CANDIDATES)
     work = (
         sum(e for _, e in plan_epochs)
-        + len(SETTINGS) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * longest
+        + len(settings) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * longest
     )
     progress = Progress(work, "selection")  # an upper bound until E is known
 
     epoch_runs = []
     for seed, epochs in plan_epochs:
-        config = replace(config_for(spec, "cnn-clean", "sgd", seed, epochs=epochs), evaluate_test=False)
+        config = replace(config_for(spec, spec["headline"], "sgd", seed, epochs=epochs), evaluate_test=False)
         record, _ = run_one(config)
         epoch_runs.append({"seed": seed, "epochs": epochs, **record})
         progress.advance(epochs, f"SGD {epochs} epochs, seed {seed}: train loss {record['train_loss']:.4f}")
@@ -351,10 +368,10 @@ def select(out: Path) -> dict:
 
     # now that E is known, the rest of the work is known exactly
     progress.total = (
-        progress.done + len(SETTINGS) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * chosen_epochs
+        progress.done + len(settings) * len(SELECTION_SEEDS) * len(RHO_GRID) * 2 * 2 * chosen_epochs
     )
     rho_runs = []
-    for setting in SETTINGS:
+    for setting in settings:
         for method in ("sam", "xsam"):
             for rho in RHO_GRID:
                 for seed in SELECTION_SEEDS:
@@ -365,7 +382,7 @@ def select(out: Path) -> dict:
                         work_of(config),
                         f"{setting} {method.upper()} ρ={rho} seed {seed}: val {record['val_acc']:.4f}",
                     )
-    chosen_rho = {s: {m: best_rho(rho_runs, s, m) for m in ("sam", "xsam")} for s in SETTINGS}
+    chosen_rho = {s: {m: best_rho(rho_runs, s, m) for m in ("sam", "xsam")} for s in settings}
     spec["chosen"] = {"epochs": chosen_epochs, "rho": chosen_rho}
     selection = {
         "protocol": spec,
@@ -509,11 +526,23 @@ def add_arguments(parser) -> None:
         default="all",
         help="selection (validation only), final (test set, with the stored choices), or all (default)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default lessons/results)")
+    parser.add_argument(
+        "--model",
+        choices=tuple(ARCHITECTURES),
+        default="cnn1d",
+        help="which architecture's protocol to run (default cnn1d, the headline; mlp: the second model)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default lessons/results, or lessons/results/mlp)",
+    )
     parser.add_argument(
         "--keep-going", action="store_true", help="final phase: keep the finished runs of an interrupted run"
     )
-    parser.add_argument("--setting", choices=tuple(SETTINGS), help="rerun one stored run: its setting")
+    every_setting = [name for model in ARCHITECTURES for name in settings_of(model)]
+    parser.add_argument("--setting", choices=every_setting, help="rerun one stored run: its setting")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help="rerun one stored run: its optimizer")
     parser.add_argument("--seed", type=int, help="rerun one stored run: its seed")
     parser.add_argument("--epochs", type=int, help="with --setting: a shorter run, for a quick check")
@@ -527,11 +556,13 @@ def run(args) -> int:
             raise ValueError("to rerun one stored run, give all of --setting, --optimizer and --seed")
         if args.epochs is not None and args.epochs < 1:
             raise ValueError(f"--epochs must be 1 or more; got {args.epochs}")
-        return rerun(args.out / "main_result.json", *one, epochs=args.epochs)
+        model = next(m for m in ARCHITECTURES if args.setting in settings_of(m))
+        return rerun((args.out or results_dir(model)) / "main_result.json", *one, epochs=args.epochs)
     if args.epochs is not None:
         raise ValueError("--epochs only shortens a single rerun (with --setting, --optimizer and --seed)")
+    out = args.out or results_dir(args.model)
     if args.phase in ("all", "selection"):
-        select(args.out)
+        select(out, args.model)
     if args.phase in ("all", "final"):
-        final(args.out, keep_going=args.keep_going)
+        final(out, keep_going=args.keep_going)
     return 0
