@@ -6,7 +6,6 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ import pytest
 from minisam import reproduce
 from minisam.data import add_label_noise, load_mnist1d
 from minisam.train import RunConfig, load_data, train
-
-RESULTS = Path(__file__).resolve().parent.parent / "lessons" / "results"
 
 
 # ---- statistics ---------------------------------------------------------------------------------
@@ -203,22 +200,28 @@ def test_a_short_rerun_prints_test_acc_last_and_says_it_is_not_a_stored_run():
 
 
 # ---- the stored result ------------------------------------------------------------------------
-def _stored():
-    return json.loads((RESULTS / "main_result.json").read_text()), json.loads(
-        (RESULTS / "selection.json").read_text()
+STORED = pytest.mark.parametrize("model", ["cnn1d", "mlp"])  # lessons/results/ and lessons/results/mlp/
+
+
+def _stored(model):
+    folder = reproduce.results_dir(model)
+    return json.loads((folder / "main_result.json").read_text()), json.loads(
+        (folder / "selection.json").read_text()
     )
 
 
-def test_stored_protocol_is_the_code_protocol_plus_the_selection_choices():
-    result, selection = _stored()
+@STORED
+def test_stored_protocol_is_the_code_protocol_plus_the_selection_choices(model):
+    result, selection = _stored(model)
     assert result["complete"] is True
     assert result["protocol"] == selection["protocol"]
     stored = {k: v for k, v in result["protocol"].items() if k != "chosen"}
-    assert stored == json.loads(json.dumps(reproduce.protocol()))
+    assert stored == json.loads(json.dumps(reproduce.protocol(model)))
 
 
-def test_stored_choices_follow_the_rules_from_the_selection_runs():
-    _, selection = _stored()
+@STORED
+def test_stored_choices_follow_the_rules_from_the_selection_runs(model):
+    _, selection = _stored(model)
     spec = selection["protocol"]
     loss = {}
     for run in selection["epoch_rule"]["runs"]:
@@ -244,8 +247,9 @@ def test_stored_choices_follow_the_rules_from_the_selection_runs():
             assert spec["chosen"]["rho"][setting][method] == min(rho for rho, v in val.items() if v == best)
 
 
-def test_stored_runs_cover_every_optimizer_on_at_least_five_fresh_seeds_with_their_settings():
-    result, _ = _stored()
+@STORED
+def test_stored_runs_cover_every_optimizer_on_at_least_five_fresh_seeds_with_their_settings(model):
+    result, _ = _stored(model)
     spec = result["protocol"]
     epochs, chosen_rho = spec["chosen"]["epochs"], spec["chosen"]["rho"]
     for setting in spec["settings"]:
@@ -268,8 +272,9 @@ def test_stored_runs_cover_every_optimizer_on_at_least_five_fresh_seeds_with_the
                 assert math.isfinite(r["lambda_max"]) and r["rho_sharpness"] >= 0
 
 
-def test_stored_summary_matches_the_stored_runs():
-    result, _ = _stored()
+@STORED
+def test_stored_summary_matches_the_stored_runs(model):
+    result, _ = _stored(model)
     for setting, block in result["summary"].items():
         acc = {}
         for r in result["runs"]:
@@ -289,9 +294,10 @@ def test_stored_summary_matches_the_stored_runs():
         assert block["claims"]["XSAM > SAM"] == reproduce.verdict(block["vs_sam"]["xsam"])
 
 
-def test_stored_curves_end_at_the_stored_final_numbers():
-    result, _ = _stored()
-    curves = json.loads((RESULTS / "curves.json").read_text())
+@STORED
+def test_stored_curves_end_at_the_stored_final_numbers(model):
+    result, _ = _stored(model)
+    curves = json.loads((reproduce.results_dir(model) / "curves.json").read_text())
     for r in result["runs"]:
         c = curves[f"{r['setting']}/{r['optimizer']}/{r['seed']}"]
         assert len(c["test_acc"]) == r["epochs"] and c["test_acc"][-1] == r["test_acc"]
@@ -299,12 +305,13 @@ def test_stored_curves_end_at_the_stored_final_numbers():
 
 
 @pytest.mark.slow
-def test_rerunning_a_stored_run_reproduces_its_test_accuracy_exactly():
-    result, _ = _stored()
+@pytest.mark.parametrize("model, setting", [("cnn1d", "cnn-clean"), ("mlp", "mlp-noise20")])
+def test_rerunning_a_stored_run_reproduces_its_test_accuracy_exactly(model, setting):
+    result, _ = _stored(model)
     stored = next(
-        r for r in result["runs"] if (r["setting"], r["optimizer"], r["seed"]) == ("cnn-clean", "sgd", 0)
+        r for r in result["runs"] if (r["setting"], r["optimizer"], r["seed"]) == (setting, "sgd", 0)
     )
-    done = _cli("--setting", "cnn-clean", "--optimizer", "sgd", "--seed", "0")
+    done = _cli("--setting", setting, "--optimizer", "sgd", "--seed", "0")
     assert done.returncode == 0, done.stdout + done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last == f"test_acc {stored['test_acc']}"
