@@ -9,7 +9,8 @@ Part 2 is the headline setting of minisam's main result (``lessons/results/PROTO
 SGD, SAM, XSAM and two controls, SGD+ (XSAM with α fixed at 0) and SGD for twice the epochs
 (SAM's compute). To fit a few minutes it trains 2 of the protocol's 5 seeds, checks every
 run against the stored one (the same seed gives bit-identical numbers), and then prints the
-stored result over all 5 seeds, with 95 % confidence intervals and the verdicts.
+stored result over all 5 seeds, with 95 % confidence intervals and the verdicts (and those of the
+same protocol on an MLP).
 
 Everything goes into one run folder (figures, ``results.json``, ``table.txt``), named at the
 end. The numbers are whatever the runs measure: where SAM or XSAM do not beat SGD, the
@@ -168,6 +169,12 @@ def real_data_part(run_dir: Path, quick: bool) -> dict:
     for name in stored["summary"]:
         print(reproduce.format_table(stored["summary"], name), end="\n\n")
     print(reproduce.claims_sentence(stored["summary"], setting))
+    mlp_file = reproduce.results_dir("mlp") / "main_result.json"
+    if mlp_file.is_file():  # the same protocol on a second model
+        mlp = json.loads(mlp_file.read_text())["summary"]
+        print("The same protocol on an MLP 40-128-128-10:")
+        for name in mlp:
+            print(reproduce.claims_sentence(mlp, name))
 
     demo = {"protocol": spec, "runs": runs}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
