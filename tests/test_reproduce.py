@@ -183,12 +183,12 @@ def _cli(*args):
 
 def test_a_partial_rerun_request_is_a_clear_error():
     done = _cli("--setting", "cnn-clean", "--seed", "0")
-    assert done.returncode == 2 and "give all of --setting, --optimizer and --seed" in done.stderr
+    assert done.returncode != 0 and "give all of --setting, --optimizer and --seed" in done.stderr
 
 
 def test_an_unknown_optimizer_name_is_refused_naming_the_choices():
     done = _cli("--setting", "cnn-clean", "--optimizer", "adam", "--seed", "0")
-    assert done.returncode == 2 and "invalid choice: 'adam'" in done.stderr and "sgd+" in done.stderr
+    assert done.returncode != 0 and "invalid choice: 'adam'" in done.stderr and "sgd+" in done.stderr
 
 
 def test_a_short_rerun_prints_test_acc_last_and_says_it_is_not_a_stored_run():
