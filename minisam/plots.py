@@ -604,3 +604,164 @@ def paths_on_contours(X, Y, Z, paths, points=None, ax=None, title="Paths on the 
     ax.set(xlim=(np.min(X), np.max(X)), ylim=(np.min(Y), np.max(Y)))
     ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
     return ax
+
+
+# ---- main result (issue 12) -------------------------------------------------------------------
+# Figures of ``minisam.reproduce``'s results (lessons/results/main_result.json and curves.json).
+# Five optimizers, so SGD's two controls get colours of their own rather than SGD's blue.
+MAIN_RESULT_COLORS = {
+    "sgd": "tab:blue",
+    "sam": "tab:orange",
+    "xsam": "tab:green",
+    "sgd+": "tab:olive",
+    "sgd-2x": "midnightblue",
+}
+
+
+def _main_result_names(result):
+    from .reproduce import LABELS
+
+    return list(result["protocol"]["optimizers"]), LABELS
+
+
+def main_result(result, settings=None):
+    """Test accuracy of every final run: one panel per setting, one column per optimizer, one
+    dot per seed, the same seed joined by a grey line (the comparisons are paired by seed),
+    and the mean with its 95 % confidence interval beside the dots."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from .reproduce import t_975
+
+    names, labels = _main_result_names(result)
+    settings = list(result["summary"]) if settings is None else list(settings)
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings), 4.2), squeeze=False)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        runs = [r for r in result["runs"] if r["setting"] == setting]
+        seeds = sorted({r["seed"] for r in runs})
+        by_key = {(r["optimizer"], r["seed"]): r["test_acc"] for r in runs}
+        acc = np.array([[by_key[(n, s)] for n in names] for s in seeds])  # rows: seeds
+        x = np.arange(len(names))
+        for row in acc:
+            ax.plot(x, row, color="0.75", lw=0.8, zorder=1)
+        for i, name in enumerate(names):
+            ax.scatter(np.full(len(seeds), x[i]), acc[:, i], s=22, color=MAIN_RESULT_COLORS[name], zorder=2)
+            half = t_975(len(seeds) - 1) * acc[:, i].std(ddof=1) / np.sqrt(len(seeds))
+            ax.errorbar(x[i] + 0.22, acc[:, i].mean(), yerr=half, fmt="D", color="black", ms=4, capsize=4)
+        ax.set_xticks(x, [labels[n].replace(" 2x epochs", "\n2x epochs") for n in names])
+        ax.set(title=f"{setting}: {len(seeds)} seeds", ylabel="test accuracy", xlabel="optimizer")
+        ax.grid(axis="y", alpha=0.3)
+    key = [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color="0.75",
+            mfc="0.4",
+            mec="0.4",
+            ms=4,
+            lw=0.8,
+            label="one seed, joined across optimizers",
+        ),
+        Line2D(
+            [],
+            [],
+            marker="D",
+            color="black",
+            ms=4,
+            lw=0,
+            label="mean, with a bar for its 95 % confidence interval",
+        ),
+    ]
+    fig.legend(handles=key, loc="lower center", ncol=2, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+def paired_differences(result, settings=None):
+    """The paired differences in test accuracy, against SGD and against SAM: mean over seeds
+    and its 95 % confidence interval, one panel per setting; an interval that does not cross
+    the dashed zero line is a difference the seeds resolve."""
+    import matplotlib.pyplot as plt
+
+    names, labels = _main_result_names(result)
+    settings = list(result["summary"]) if settings is None else list(settings)
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.6 * len(settings), 3.8), squeeze=False)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        block = result["summary"][setting]
+        rows = [(n, "SGD", block["vs_sgd"][n]) for n in names if n in block["vs_sgd"]]
+        rows += [(n, "SAM", block["vs_sam"][n]) for n in names if n in block["vs_sam"]]
+        for y, (name, _, d) in enumerate(rows):
+            low, high = d["ci95"]
+            color = MAIN_RESULT_COLORS[name]
+            ax.plot([low, high], [y, y], color=color, lw=2)
+            ax.plot(d["mean"], y, "o", color=color, ms=6)
+            ax.annotate(
+                f"wins {d['wins']}/{d['n']}",
+                (high, y),
+                xytext=(4, -3),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        ax.set_yticks(range(len(rows)), [f"{labels[n]} − {against}" for n, against, _ in rows])
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", ls="--", lw=0.8)
+        ax.set(title=f"{setting}: paired differences, {block['n_seeds']} seeds",
+               xlabel="difference in test accuracy (dot: mean; bar: 95 % CI)")  # fmt: skip
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.25)
+    fig.tight_layout()
+    return fig
+
+
+def main_result_curves(result, curves, setting, metric="test_acc", ax=None, x="passes", names=None):
+    """Per-epoch ``metric`` of the final runs of one setting, mean over seeds with a ±1 std band,
+    against the forward+backward passes spent so far (``x="passes"``: SGD makes one per step,
+    the others two, so SGD 2x epochs lines up with SAM) or against the epoch."""
+    ax = _axes(ax)
+    all_names, labels = _main_result_names(result)
+    for name in all_names if names is None else names:
+        rows = np.array(
+            [c[metric] for key, c in curves.items() if key.startswith(f"{setting}/{name}/")], float
+        )
+        if rows.size == 0:
+            continue
+        run = next(r for r in result["runs"] if (r["setting"], r["optimizer"]) == (setting, name))
+        epochs = np.arange(1, rows.shape[1] + 1)
+        xs = epochs * run["passes"] / run["epochs"] / 1000 if x == "passes" else epochs
+        mean, std = rows.mean(axis=0), rows.std(axis=0)
+        color = MAIN_RESULT_COLORS[name]
+        ax.plot(xs, mean, color=color, lw=1.6, label=f"{labels[name]} (mean ± std, {len(rows)} seeds)")
+        ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.15)
+    xlabel = "forward+backward passes (thousands)" if x == "passes" else "epoch"
+    what = {
+        "train_loss": "training loss (mini-batch mean)",
+        "test_acc": "test accuracy",
+        "val_acc": "validation accuracy",
+        "test_loss": "test loss",
+        "val_loss": "validation loss",
+    }
+    ax.set(title=f"{setting}: {what.get(metric, metric)}", xlabel=xlabel, ylabel=what.get(metric, metric))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def accuracy_vs_sharpness(result, setting, measure="lambda_max", ax=None):
+    """Every final run of one setting as a point: its sharpness at the end of training against
+    its test accuracy, coloured by optimizer."""
+    ax = _axes(ax)
+    names, labels = _main_result_names(result)
+    for name in names:
+        runs = [r for r in result["runs"] if (r["setting"], r["optimizer"]) == (setting, name)]
+        ax.scatter([r[measure] for r in runs], [r["test_acc"] for r in runs], s=24,
+                   color=MAIN_RESULT_COLORS[name], label=f"{labels[name]} (one dot per seed)")  # fmt: skip
+    rho = result["protocol"]["sharpness_rho"]
+    what = {"lambda_max": r"top Hessian eigenvalue $\lambda_{max}$ of the training loss",
+            "rho_sharpness": rf"$\rho$-sharpness, $\rho$ = {rho}"}  # fmt: skip
+    ax.set(
+        title=f"{setting}: flatness and accuracy", xlabel=what.get(measure, measure), ylabel="test accuracy"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

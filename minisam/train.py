@@ -62,6 +62,8 @@ class RunConfig:
     seed: int = 0
     backend: str = "numpy"
     sharpness: bool = False  # measure λ_max and the worst-case ρ-loss at the end
+    validation: int = 0  # training examples held out as a validation set (mnist1d, digits)
+    evaluate_test: bool = True  # False: never touch the test set (choosing settings on validation)
 
     def validate(self) -> RunConfig:
         """Check every setting (through minisam/checks.py); names may come in any letter
@@ -101,6 +103,12 @@ class RunConfig:
             raise checks.ArgumentError(f"{who}: model cnn2d needs image data: use dataset digits")
         if names["model"] == "cnn1d" and names["dataset"] != "mnist1d":
             raise checks.ArgumentError(f"{who}: model cnn1d needs 1-D signals: use dataset mnist1d")
+        checks.count(who, "validation", self.validation)
+        checks.flag(who, "evaluate_test", self.evaluate_test)
+        if self.validation and names["dataset"] not in ("mnist1d", "digits"):
+            raise checks.ArgumentError(
+                f"{who}: validation splits exist for mnist1d and digits, not {names['dataset']!r}"
+            )
         self.__dict__.update(names)
         return self
 
@@ -124,20 +132,26 @@ class NonFiniteLoss(RuntimeError):
 
 
 def load_data(cfg: RunConfig):
-    """The dataset of ``cfg`` as host arrays, with label noise (seeded by the run's seed)."""
+    """The dataset of ``cfg`` as host arrays, with label noise (seeded by the run's seed).
+
+    With ``cfg.validation`` examples held out, the validation set is carved from the
+    training set *before* the noise, and the noise is drawn over both together: a
+    validation set taken from noisily labelled data is noisy too, as it would be in practice.
+    """
     if cfg.dataset == "mnist1d":
-        d = datasets.load_mnist1d(channels=cfg.model == "cnn1d")
+        d = datasets.load_mnist1d(validation=cfg.validation, channels=cfg.model == "cnn1d")
     elif cfg.dataset == "digits":
-        d = datasets.load_digits()
+        d = datasets.load_digits(validation=cfg.validation)
         if cfg.model != "cnn2d":
-            d = replace(
-                d, x_train=d.x_train.reshape(len(d.x_train), -1), x_test=d.x_test.reshape(len(d.x_test), -1)
-            )
+            flat = lambda x: None if x is None else x.reshape(len(x), -1)  # noqa: E731
+            d = replace(d, x_train=flat(d.x_train), x_val=flat(d.x_val), x_test=flat(d.x_test))
     else:
         d = datasets.load_toy(cfg.dataset, seed=cfg.seed)
     if cfg.label_noise > 0:
-        noisy, _ = datasets.add_label_noise(d.y_train, cfg.label_noise, d.num_classes, seed=cfg.seed)
-        d = replace(d, y_train=noisy)
+        n_train = len(d.y_train)
+        labels = d.y_train if d.y_val is None else np.concatenate([d.y_train, d.y_val])
+        noisy, _ = datasets.add_label_noise(labels, cfg.label_noise, d.num_classes, seed=cfg.seed)
+        d = replace(d, y_train=noisy[:n_train], y_val=None if d.y_val is None else noisy[n_train:])
     return d
 
 
@@ -366,10 +380,11 @@ class Interrupted(KeyboardInterrupt):
 def _progress(epoch, epochs, row, started):
     """One line per epoch: a bar redrawn in place on a terminal, plain lines otherwise
     (a log file or a pipe still shows that the run is alive)."""
-    line = (
-        f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}  test acc {row['test_acc']:.3f}"
-        f"  ({time.perf_counter() - started:.0f}s)"
+    accuracy = "".join(
+        f"  {name} acc {row[name + '_acc']:.3f}" for name in ("val", "test") if name + "_acc" in row
     )
+    elapsed = time.perf_counter() - started
+    line = f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}{accuracy}  ({elapsed:.0f}s)"
     if sys.stdout.isatty():
         bar = "#" * int(20 * epoch / epochs)
         print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
@@ -435,15 +450,12 @@ def train(
             epoch_start = time.perf_counter()
             losses = train_one_epoch(model, loader, opt, scheduler, cfg, epoch)
             seconds = time.perf_counter() - epoch_start
-            test_loss, test_acc = evaluate(model, d.x_test, d.y_test)
-            row = {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "seconds": seconds,
-                "steps": len(losses),
-            }
+            row = {"epoch": epoch, "train_loss": float(np.mean(losses))}
+            if d.x_val is not None:
+                row["val_loss"], row["val_acc"] = evaluate(model, d.x_val, d.y_val)
+            if cfg.evaluate_test:  # False while settings are chosen on validation
+                row["test_loss"], row["test_acc"] = evaluate(model, d.x_test, d.y_test)
+            row.update(seconds=seconds, steps=len(losses))
             if cfg.optimizer == "xsam":
                 row["alpha"] = float(opt.alpha)
             history.append(row)
@@ -464,8 +476,11 @@ def train(
     final = {
         "train_loss": train_loss,
         "train_acc": train_acc,
-        "test_loss": history[-1]["test_loss"],
-        "test_acc": history[-1]["test_acc"],
+        **{
+            key: history[-1][key]
+            for key in ("val_loss", "val_acc", "test_loss", "test_acc")
+            if key in history[-1]
+        },
         "seconds_per_epoch": float(np.median([h["seconds"] for h in history])),
         "seconds_per_step": float(np.median([h["seconds"] / h["steps"] for h in history])),
     }
