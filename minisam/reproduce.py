@@ -517,7 +517,7 @@ def rerun(results_file: Path, setting: str, optimizer: str, seed: int, epochs=No
 def add_arguments(parser) -> None:
     parser.description = (
         "The main result by the protocol in lessons/results/PROTOCOL.md: selection on validation data, "
-        "then SGD, SAM, XSAM, SGD+ and SGD 2x epochs on 5 seeds, paired differences with 95%% CIs. "
+        "then SGD, SAM, XSAM, SGD+ and SGD 2x epochs on 5 seeds, paired differences with 95 % CIs. "
         "With --setting, --optimizer and --seed: rerun one stored run and print test_acc last."
     )
     parser.add_argument(
