@@ -6,23 +6,11 @@ import minisam.functional as F
 """
 
 from . import backend, nn, optim
+from .creation import ones, ones_like, randn, zeros, zeros_like
 from .rng import get_rng_state, manual_seed, set_rng_state
 from .serialization import load, save
-from .tensor import (
-    Tensor,
-    cat,
-    get_default_dtype,
-    is_grad_enabled,
-    maximum,
-    no_grad,
-    ones,
-    ones_like,
-    randn,
-    set_default_dtype,
-    stack,
-    zeros,
-    zeros_like,
-)
+from .tensor import Tensor, cat, is_grad_enabled, maximum, no_grad, stack
+from .tensor_data import get_default_dtype, set_default_dtype
 
 __version__ = "0.1.0"
 

@@ -1,21 +1,17 @@
 """The Tensor and reverse-mode automatic differentiation.
 
-A Tensor wraps one array (``.data``, NumPy or CuPy). Every op returns a new Tensor that
-remembers its inputs (``_parents``) and a ``_backward`` function that turns the gradient
-of the output into gradients of the inputs: the chain rule for that one op. Every op has
-the same shape: compute the output, define its ``backward`` right under it, hand both to
-``_result``. ``loss.backward()`` visits the graph once, in reverse topological order, so
-each node has its gradient from all of its users before it passes gradient on. Only
-leaves (tensors made with ``requires_grad=True``, such as parameters) keep a ``.grad``;
-other gradients live in a dictionary local to one pass, so nothing leaks from one
-backward pass into the next (SAM runs several per step).
+A Tensor wraps one array (``.data``, NumPy or CuPy). Every op has one shape: compute the output,
+define right under it the ``backward`` that turns the output's gradient into its inputs' gradients
+(the chain rule for that one op), and hand both to ``_result``. ``loss.backward()`` visits the
+graph once, in reverse topological order, so each node has the gradient from all of its users
+before it passes gradient on. Only leaves (made with ``requires_grad=True``, such as parameters)
+keep a ``.grad``; other gradients live in a dictionary local to one pass, so nothing leaks into
+the next pass (SAM runs several per step).
 
-Dtypes: a Python number or NumPy array combined with a floating Tensor becomes a
-constant of that Tensor's dtype (as PyTorch does for numbers), so a float32 network stays
-float32 whatever data it meets; two Tensors promote as in NumPy (float32 with float64
-gives float64). Every gradient has the dtype of its tensor. Comparisons (``== != < <= >
->=``) are element-wise and give boolean Tensors outside the graph; as in PyTorch a Tensor
-hashes by identity, so sets and dicts of parameters still work.
+Dtypes: a Python number or NumPy array combined with a floating Tensor becomes a constant of that
+Tensor's dtype (as PyTorch does for numbers), so a float32 network stays float32 whatever data it
+meets; two Tensors promote as in NumPy (float32 with float64 gives float64). Every gradient has the
+dtype of its tensor. What ``Tensor(data)`` accepts and the default dtype: minisam/tensor_data.py.
 """
 
 from __future__ import annotations
@@ -26,25 +22,13 @@ import operator
 
 import numpy as np
 
-from . import backend, rng
+from . import backend
 from .backend import get_array_module
-from .checks import ArgumentError, flag
+from .checks import ArgumentError
+from .tensor_data import TensorData, _matmul_mismatch, _shape, _torch_names, as_array
+from .tensor_data import get_default_dtype as get_default_dtype  # nn.py reads it from here
 
-_default_dtype = np.dtype(np.float32)
 _grad_enabled = True
-
-
-def set_default_dtype(dtype) -> None:
-    """Floating dtype of new tensors: float32 (default) or float64 (for gradient checks)."""
-    global _default_dtype
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"default dtype must be float32 or float64, got {dtype}")
-    _default_dtype = dtype
-
-
-def get_default_dtype() -> np.dtype:
-    return _default_dtype
 
 
 class no_grad:
@@ -77,17 +61,13 @@ def is_grad_enabled() -> bool:
 
 def sum_to(grad, shape):
     """Sum ``grad`` down to ``shape``: the backward of NumPy broadcasting, used by every op.
-
-    Broadcasting copies an operand along new leading axes and along axes of size 1, so
-    its gradient is the sum over exactly those axes.
-    """
+    Broadcasting copies an operand along new leading axes and along axes of size 1, so its
+    gradient is the sum over exactly those axes."""
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
 
 
 def _result(data, parents, backward, op):
@@ -111,20 +91,6 @@ def _operand(op, a, other):
     return b
 
 
-def _torch_names(op, axis, keepdims, dim, keepdim):
-    """PyTorch spells ``axis``/``keepdims`` as ``dim``/``keepdim``; either spelling, not both."""
-    if dim is not None:
-        if axis is not None:
-            raise ArgumentError(f"{op}: pass axis= or dim= (its PyTorch name), not both")
-        axis = dim
-    return axis, keepdims if keepdim is None else keepdim
-
-
-def _shape(shape) -> tuple:
-    """``f(2, 3)`` and ``f((2, 3))`` both mean shape (2, 3), as in NumPy's reshape and PyTorch."""
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-
-
 def _comparison(test):
     """An element-wise comparison operator (a == b, a < b, ...): a boolean Tensor, no gradient."""
 
@@ -136,88 +102,27 @@ def _comparison(test):
     return compare
 
 
-def _is_basic_index(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
-
-
-class Tensor:
-    """An array with an optional gradient. ``Tensor(data, requires_grad=False, dtype=None)``."""
+class Tensor(TensorData):
+    """An array with an optional gradient. ``Tensor(data, requires_grad=False, dtype=None)``.
+    Its array side (shape, dtype, ``.numpy()``, ``.item()``) is ``TensorData``, in
+    minisam/tensor_data.py; this class adds the graph and the ops."""
 
     __array_ufunc__ = None  # NumPy arrays and scalars defer to our operators: 2.0 * t, array @ t
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        if isinstance(data, Tensor):
-            data = data.data
-        try:
-            array = backend.to_device(data, dtype)
-        except (TypeError, ValueError):  # ragged lists, strings that are not numbers, ...
-            array = None
-        if array is None or array.dtype.kind not in "biuf":
-            raise ArgumentError(
-                "Tensor: data must be numbers (bool, int or float: a number, nested lists or an "
-                f"array), got {repr(data)[:60]}" + ("" if array is None else f" of dtype {array.dtype}")
-            )
-        if dtype is None and array.dtype.kind == "f" and array.dtype != _default_dtype:
-            array = array.astype(_default_dtype)  # floats follow the default, never upcast
-        elif array is data:
-            array = array.copy()  # our own memory: an in-place update must not reach the caller
-        if flag("Tensor", "requires_grad", requires_grad) and array.dtype.kind != "f":
-            raise ArgumentError(
-                f"Tensor: only floating-point tensors can require gradients, got {array.dtype}"
-            )
-        self.data, self.grad, self.requires_grad = array, None, bool(requires_grad)
+        self.data = as_array(data.data if isinstance(data, Tensor) else data, dtype, requires_grad)
+        self.grad, self.requires_grad = None, bool(requires_grad)
         self._parents, self._backward, self._op = (), None, ""
 
-    # ---- what it is ----------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     T = property(lambda self: self.transpose())
-
-    def __len__(self):
-        return len(self.data)
-
-    def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({backend.to_host(self.data)!r}{grad})"
-
-    def numpy(self) -> np.ndarray:
-        """A host (NumPy) copy of the data."""
-        return np.array(backend.to_host(self.data), copy=True)
-
-    def tolist(self):
-        return backend.to_host(self.data).tolist()
-
-    def item(self):
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
-
-    def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError(
-                f"the truth value of a Tensor of shape {self.shape} is ambiguous; reduce it to one "
-                "element first, e.g. (a == b).numpy().all() or (pred == y).sum().item()"
-            )
-        return bool(self.item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor._leaf(self.data)
 
     @staticmethod
-    def _leaf(data, requires_grad=False):
-        out = _result(data, (), None, "")
-        out.requires_grad = requires_grad
-        return out
+    def _leaf(data):  # a constant: no inputs, so it never requires a gradient
+        return _result(data, (), None, "")
 
     def _lift(self, other) -> Tensor:
         """``other`` as a Tensor: numbers and arrays become constants of our dtype (if floating)."""
@@ -439,11 +344,13 @@ class Tensor:
             return xp.asarray(i.data if isinstance(i, Tensor) else i) if isinstance(i, (Tensor, list)) else i
 
         index = tuple(map(as_index, index)) if isinstance(index, tuple) else as_index(index)
+        items = index if isinstance(index, tuple) else (index,)
+        basic = all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
         def backward(g):
             grad = xp.zeros_like(a.data)
-            if _is_basic_index(index):
-                grad[index] = g  # slices never select an element twice
+            if basic:
+                grad[index] = g  # basic indexing (ints, slices) never selects an element twice
             else:
                 backend.scatter_add(grad, index, g)  # repeated indices must add up
             return (grad,)
@@ -483,25 +390,14 @@ class Tensor:
 
         return _result(self.data * passes, (self,), backward, "relu")
 
-    # ---- comparisons: element-wise boolean results, outside the graph ----------------
+    # ---- comparisons (== != < <= > >=): element-wise boolean Tensors, outside the graph -------
     __eq__, __ne__ = _comparison(operator.eq), _comparison(operator.ne)
     __lt__, __le__ = _comparison(operator.lt), _comparison(operator.le)
     __gt__, __ge__ = _comparison(operator.gt), _comparison(operator.ge)
     __hash__ = object.__hash__  # by identity, as PyTorch: sets and dicts of parameters work
 
 
-def _matmul_mismatch(a_shape, b_shape) -> str:
-    """Which dimensions of a matmul disagree: the inner ones, or the batch ones."""
-    where = f"matmul: cannot multiply shapes {a_shape} and {b_shape}"
-    if not a_shape or not b_shape:
-        return f"{where}: both operands need at least one dimension (use * for a scalar)"
-    if a_shape[-1] == b_shape[-2 if len(b_shape) > 1 else -1]:
-        return f"{where}: their batch dimensions {a_shape[:-2]} and {b_shape[:-2]} cannot be broadcast"
-    inner = "only" if len(b_shape) == 1 else "second-to-last"
-    return f"{where}: the last dimension of the first must equal the {inner} dimension of the second"
-
-
-# ---- functions of several tensors and constructors -------------------------------------
+# ---- functions of several tensors -------------------------------------------------------
 def maximum(a: Tensor, b) -> Tensor:
     """Element-wise maximum; where a == b the gradient goes to ``a``."""
     b = _operand("maximum", a, b)
@@ -552,26 +448,3 @@ def stack(tensors, axis=0) -> Tensor:
         return tuple(xp.moveaxis(g, axis, 0))
 
     return _result(data, tuple(tensors), backward, "stack")
-
-
-def zeros(*shape, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.zeros(_shape(shape), dtype=_default_dtype), requires_grad=requires_grad)
-
-
-def ones(*shape, requires_grad=False) -> Tensor:
-    return Tensor(backend.xp.ones(_shape(shape), dtype=_default_dtype), requires_grad=requires_grad)
-
-
-def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
-    """Zeros of ``t``'s shape, dtype and device."""
-    return Tensor(get_array_module(t.data).zeros_like(t.data), requires_grad, dtype=t.dtype)
-
-
-def ones_like(t: Tensor, requires_grad=False) -> Tensor:
-    """Ones of ``t``'s shape, dtype and device."""
-    return Tensor(get_array_module(t.data).ones_like(t.data), requires_grad, dtype=t.dtype)
-
-
-def randn(*shape, requires_grad=False) -> Tensor:
-    """Standard normal samples drawn on the host from minisam's generator."""
-    return Tensor(rng.generator().standard_normal(_shape(shape)), requires_grad=requires_grad)

@@ -38,11 +38,12 @@ def _code_lines(source: str) -> int:
 
 def test_the_autograd_core_stays_readable_in_one_sitting():
     """Two budgets: the whole file, and its code alone (the formatter's blank lines around
-    every nested backward and the docstrings cost no reading effort)."""
+    every nested backward and the docstrings cost no reading effort). What is not autodiff lives
+    beside it: the array side in tensor_data.py, the constructors in creation.py."""
     source = (PACKAGE / "tensor.py").read_text(encoding="utf-8")
     lines, code = len(source.splitlines()), _code_lines(source)
-    assert lines <= 580, f"minisam/tensor.py has {lines} lines; the budget is 580"
-    assert code <= 385, f"minisam/tensor.py has {code} lines of code; the budget is 385"
+    assert lines <= 450, f"minisam/tensor.py has {lines} lines; the budget is 450"
+    assert code <= 300, f"minisam/tensor.py has {code} lines of code; the budget is 300"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[str(p.relative_to(PACKAGE)) for p in MODULES])
