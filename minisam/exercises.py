@@ -48,7 +48,8 @@ from .checks import ArgumentError
 from .tensor import Tensor, maximum
 
 EPS0 = 1e-12  # ε₀, as in minisam/optim/ALGORITHMS.md
-SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and v(α) = v₁ (minisam/optim/ALGORITHMS.md, XSAM)
+# below this v₀ and v₁ are (anti)parallel and v(α) = v₁ (minisam/optim/ALGORITHMS.md, XSAM)
+SIN_PSI_MIN = 1e-8
 RTOL, ATOL = 1e-9, 1e-12
 ALPHAS = tuple(j * 0.1 for j in range(21))  # XSAM's default grid j·alpha_step, 0 … 2.0
 

@@ -342,7 +342,7 @@ def test_the_slerp_formula_matches_a_rotation_in_the_plane_of_v0_and_v1():
         for alpha in alphas:
             got = flat(exercises.slerp_formula(v0, v1, alpha))
             if math.sin(psi) < 1e-8:
-                np.testing.assert_array_equal(got, b, err_msg=f"{name}: minisam/optim/ALGORITHMS.md says v(α) = v₁")
+                np.testing.assert_array_equal(got, b, err_msg=f"{name}: the spec says v(α) = v₁")
                 continue
             u = (b - cos_psi * a) / np.linalg.norm(b - cos_psi * a)
             rotated = math.cos(alpha * psi) * a + math.sin(alpha * psi) * u
