@@ -80,11 +80,6 @@ def combine(a: float, xs, b: float, ys) -> list:
     return [a * x + b * y for x, y in zip(xs, ys, strict=True)]
 
 
-def add(xs, ys) -> list:
-    """x + y, as new arrays (e.g. the ascent point θ + (ϑ_k − θ))."""
-    return [x + y for x, y in zip(xs, ys, strict=True)]
-
-
 def subtract(xs, ys) -> list:
     """x − y, as new arrays (e.g. the displacement ϑ_k − θ)."""
     return [x - y for x, y in zip(xs, ys, strict=True)]

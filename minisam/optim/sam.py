@@ -40,19 +40,17 @@ def ascend(theta, g0, gradient_at, rho, steps, adaptive=False, eta=0.01):
 
     ``gradient_at(ϑ)`` returns (L(ϑ), ∇L(ϑ)). Every ϑᵢ is a new list of arrays and θ's are
     never written, so going back to θ is handing θ's arrays back. Returns
-    (ϑ_k − θ, [‖g₀‖ … ‖g_{k−1}‖], L(ϑ_k), g_k)."""
-    displacement, point, gradient, grad_norms, loss = None, theta, g0, [], None
+    (ϑ_k, [‖g₀‖ … ‖g_{k−1}‖], L(ϑ_k), g_k)."""
+    point, gradient, grad_norms, loss = theta, g0, [], None
     for _ in range(steps):
         grad_norms.append(vector.norm(gradient))
         direction, length = gradient, grad_norms[-1]
         if adaptive:  # ASAM: move along T²·gᵢ, normalised by ‖T·gᵢ‖, T = |ϑᵢ| + η
             direction, length = asam_direction(point, gradient, eta)
-        # ϑᵢ₊₁ − ϑᵢ = (ρ/k)·direction/(length + ε₀): climb
-        step = vector.scale(direction, (rho / steps) / (length + EPS0))
-        displacement = step if displacement is None else vector.add(displacement, step)
-        point = vector.add(theta, displacement)  # ϑᵢ₊₁ = θ + the steps so far
+        # ϑᵢ₊₁ = ϑᵢ + (ρ/k)·direction/(length + ε₀): climb
+        point = vector.add_scaled(point, direction, (rho / steps) / (length + EPS0))
         loss, gradient = gradient_at(point)
-    return displacement, grad_norms, loss, gradient
+    return point, grad_norms, loss, gradient
 
 
 def asam_direction(point, gradient, eta):
@@ -116,9 +114,10 @@ def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step")
     theta = vector.data_of(taking_part)
     # 2. the climb to ϑ_k, and 3. the gradient g_k there, on the same batch
     # (4. back to θ: gradient_at hands θ's own arrays back after every pass)
-    displacement, grad_norms, ascent_loss, gk = ascend(
+    point, grad_norms, ascent_loss, gk = ascend(
         theta, [grads[i] for i in moving], gradient_at, rho, steps, adaptive, eta
     )
+    displacement = vector.subtract(point, theta)
     distance, gk_norm = vector.norm(displacement), vector.norm(gk)
     cos_psi = vector.dot(displacement, gk) / ((distance + EPS0) * (gk_norm + EPS0))
     return Climb(moving, theta, loss, grad_norms, ascent_loss, displacement, gk, distance, gk_norm, cos_psi)
