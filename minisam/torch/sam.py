@@ -52,17 +52,33 @@ class NonFiniteGradient(FloatingPointError):
 
 
 # ---- the parameters as one vector (the NumPy side's minisam/vector.py, on torch) -----------
+def _combined(values, dtype=None):
+    """Σ over one 0-d tensor per parameter, as a float64 Python float (one device sync)."""
+    values = [v if v.device == values[0].device else v.to(values[0].device) for v in values]
+    return torch.stack(values).to(torch.float64 if dtype is None else dtype)
+
+
 def norm(tensors) -> float:
-    """‖x‖ = sqrt(Σ over every tensor of Σ xᵢ²), accumulated in float64 on the tensors'
-    device, so a large float32 gradient (‖g‖ > 1.8e19) gives a large finite norm, not inf."""
-    norms = torch._foreach_norm(list(tensors), 2, dtype=torch.float64)
-    return torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms])).item()
+    """‖x‖ = sqrt(Σ over every tensor of Σ xᵢ²). Computed in the tensors' own dtype (fast);
+    if that overflows (float32 does for ‖x‖ above about 1.8e19) it is recomputed in float64,
+    so a large but finite gradient gives a large but finite norm, never inf."""
+    tensors = list(tensors)
+    total = torch.linalg.vector_norm(_combined(torch._foreach_norm(tensors))).item()
+    if not math.isfinite(total):
+        total = torch.linalg.vector_norm(
+            _combined(torch._foreach_norm(tensors, 2, dtype=torch.float64))
+        ).item()
+    return total
 
 
 def dot(xs, ys) -> float:
-    """⟨x, y⟩ = Σ over every tensor of Σ xᵢ·yᵢ, accumulated in float64."""
-    terms = [torch.sum(x.to(torch.float64) * y.to(torch.float64)) for x, y in zip(xs, ys, strict=True)]
-    return torch.stack([t.to(terms[0].device) for t in terms]).sum().item()
+    """⟨x, y⟩ = Σ over every tensor of Σ xᵢ·yᵢ (recomputed in float64 if it overflows)."""
+    pairs = list(zip(xs, ys, strict=True))
+    total = _combined([torch.vdot(x.reshape(-1), y.reshape(-1)) for x, y in pairs]).sum().item()
+    if not math.isfinite(total):
+        terms = [torch.vdot(x.reshape(-1).double(), y.reshape(-1).double()) for x, y in pairs]
+        total = _combined(terms).sum().item()
+    return total
 
 
 def ascend(gradient_here, params, grads, rho, steps, adaptive=False, eta=0.01, unscale=1.0):
@@ -105,6 +121,7 @@ class Ascent:
     """What one ascent from θ produced, on the whole batch or one micro-batch."""
 
     __slots__ = ("loss", "params", "theta", "grad_norms", "displacement", "ascent_loss", "gk")
+    __slots__ += ("gk_norm", "distance", "cos_psi")  # ‖g_k‖, ‖ϑ_k − θ‖, cos ∠(ϑ_k − θ, g_k)
 
 
 def check_loss(loss, who: str, needs_grad: bool = True) -> torch.Tensor:
@@ -259,6 +276,13 @@ class SAM:
             with torch.no_grad():
                 torch._foreach_copy_(a.params, a.theta)  # back to θ exactly
         a.ascent_loss = ascent_loss.item()
+        a.gk_norm = norm(a.gk) * self._unscale
+        if not math.isfinite(a.gk_norm):
+            raise NonFiniteGradient(
+                f"the gradient at the ascent point is not finite (its norm is {a.gk_norm})"
+            )
+        a.distance = norm(a.displacement)
+        a.cos_psi = dot(a.displacement, a.gk) * self._unscale / ((a.distance + EPS0) * (a.gk_norm + EPS0))
         return a
 
     def _parts(self, batch_size, who: str):
@@ -310,9 +334,10 @@ class SAM:
                     for p, g in zip(a.params, a.gk, strict=True):
                         total[p] = g if p not in total else total[p].add_(g)
                     ascents.append(a)
-                gradient_norm = norm(total.values()) * self._unscale  # ‖Σ g̃_j‖ (‖g_k‖ without m)
-                if not math.isfinite(gradient_norm):
-                    raise NonFiniteGradient(f"the gradient at an ascent point is not finite: {gradient_norm}")
+                # the norm of what the base optimizer gets: ‖g_k‖, or ‖mean of the g̃_j‖ with m
+                gradient_norm = (
+                    ascents[0].gk_norm if len(parts) == 1 else norm(total.values()) * self._unscale
+                )
             except NonFiniteGradient as error:
                 before_step.restore()
                 loss = torch.stack([a.loss for a in ascents]).mean() if ascents else None
@@ -345,21 +370,16 @@ class SAM:
         def mean(values):
             return sum(values) / len(values)
 
-        entries = []
-        for a in ascents:
-            gk_norm = norm(a.gk) * self._unscale
-            distance = norm(a.displacement)
-            cos_psi = dot(a.displacement, a.gk) * self._unscale / ((distance + EPS0) * (gk_norm + EPS0))
-            entries.append((a.loss.item(), a.ascent_loss, a.grad_norms, gk_norm, distance, cos_psi))
-        losses, ascent_losses, grad_norms, gk_norms, distances, cosines = zip(*entries, strict=True)
+        losses = [a.loss.item() for a in ascents]
+        grad_norms = [a.grad_norms for a in ascents]
         self.diagnostics = {
             "loss": mean(losses),
-            "ascent_loss": mean(ascent_losses),
+            "ascent_loss": mean([a.ascent_loss for a in ascents]),
             "g0_norm": mean([g[0] for g in grad_norms]),
-            "gk_norm": mean(gk_norms),
+            "gk_norm": mean([a.gk_norm for a in ascents]),
             "grad_norms": [mean(column) for column in zip(*grad_norms, strict=True)],
-            "ascent_distance": mean(distances),
-            "cos_psi": mean(cosines),
+            "ascent_distance": mean([a.distance for a in ascents]),
+            "cos_psi": mean([a.cos_psi for a in ascents]),
             "step": self.step_count,
             "skipped": False,
             "micro_batches": len(ascents),

@@ -34,7 +34,7 @@ import torch.distributed as dist
 
 from .. import checks
 from .batchnorm import BatchNormSnapshot, frozen_batchnorm_stats
-from .sam import EPS0, SAM, NonFiniteGradient, check_loss, dot, norm
+from .sam import EPS0, SAM, NonFiniteGradient, check_loss
 
 SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and the great circle is undefined
 
@@ -140,16 +140,14 @@ class XSAM(SAM):
             try:
                 # 1. SAM's ascent (plain, not adaptive): ϑ_k − θ and g_k; θ is back in place
                 a = self._ascend_on(closure, None, who)
-                distance, gk_norm = norm(a.displacement), norm(a.gk) * self._unscale
-                if not math.isfinite(gk_norm):
-                    raise NonFiniteGradient(f"the gradient at the ascent point is not finite ({gk_norm})")
+                gk_norm = a.gk_norm
 
                 # 2. v₀ and v₁ are kept as scalings of the tensors we have: v₀ = to_v0·(ϑ_k − θ),
-                # v₁ = to_v1·g_k (to_v1 also removes a GradScaler's factor); ψ needs only their dot
-                to_v0 = 1 / (distance + EPS0)
+                # v₁ = to_v1·g_k (to_v1 also removes a GradScaler's factor); ψ needs only their
+                # dot product, cos ψ = ⟨v₀, v₁⟩, which the ascent computed as a.cos_psi
+                to_v0 = 1 / (a.distance + EPS0)
                 to_v1 = self._unscale / (gk_norm + EPS0)
-                cos_psi = dot(a.displacement, a.gk) * to_v0 * to_v1
-                psi = math.acos(min(1.0, max(-1.0, cos_psi)))  # clamped: rounding can leave [−1, 1]
+                psi = math.acos(min(1.0, max(-1.0, a.cos_psi)))  # clamped: rounding can leave [−1, 1]
 
                 # 3.–4. on search steps, probe the loss along the great circle and keep α*
                 searched = self.is_search_step(self.step_count)

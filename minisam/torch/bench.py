@@ -1,0 +1,105 @@
+"""What a minisam.torch step costs next to a plain PyTorch SGD step, on the CPU.
+
+    python -m minisam.torch.bench            # MLP and CNN, 7 rounds of 100 steps each
+    python -m minisam.torch.bench --quick    # 3 rounds, for a first look
+
+The method of ``python -m minisam bench``: one thread for every contender (torch and the
+BLAS, through threadpoolctl), the contenders timed in interleaved rounds in a fresh random
+order with a short pause before each, and the median over rounds. Each timed call runs 100
+training steps, so XSAM with ``search_every=100`` searches exactly once per call.
+
+Targets (issue 13): SAM ≤ 2.1x the same model's SGD step (two forward+backward passes
+instead of one make the floor 2.0); XSAM with one search per 100 steps ≤ 1.1x SAM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+
+from ..bench import interleaved_medians
+from ..threads import blas_threads
+from . import SAM, XSAM
+
+STEPS_PER_CALL = 100
+TARGETS = {"SAM / SGD": 2.1, "XSAM (search every 100) / SAM": 1.1}
+
+
+def _mlp():
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10),
+    ), 128  # fmt: skip
+
+
+def _cnn():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10),
+    ), 64  # fmt: skip
+
+
+MODELS = {"MLP 784-256-256-10, batch 128": _mlp, "CNN 1-16-32 (3x3) on 28x28, batch 64": _cnn}
+
+
+def contenders(make_model) -> dict:
+    """Three training loops on the same model and batch: plain SGD, SAM and XSAM, each a
+    function that runs STEPS_PER_CALL steps."""
+    torch.manual_seed(0)
+    model, batch_size = make_model()
+    x, y = torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
+
+    def closure():
+        return torch.nn.functional.cross_entropy(model(x), y)
+
+    def base():
+        return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    sgd, sam, xsam = base(), SAM(base(), rho=0.05), XSAM(base(), rho=0.05, search_every=STEPS_PER_CALL)
+
+    def sgd_steps():
+        for _ in range(STEPS_PER_CALL):
+            sgd.zero_grad()
+            closure().backward()
+            sgd.step()
+
+    def steps_of(opt):
+        def run():
+            for _ in range(STEPS_PER_CALL):
+                opt.step(closure)
+
+        return run
+
+    return {"SGD": sgd_steps, "SAM": steps_of(sam), "XSAM": steps_of(xsam)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m minisam.torch.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per model (at least 3)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 7)
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, one thread, float32")
+    print(f"median ms per step over {rounds} interleaved rounds of {STEPS_PER_CALL} steps\n")
+    with blas_threads(1):
+        for name, make_model in MODELS.items():
+            medians = interleaved_medians(contenders(make_model), rounds=rounds, repeat=1, warmup=1)
+            ms = {k: 1000 * v / STEPS_PER_CALL for k, v in medians.items()}
+            ratios = {
+                "SAM / SGD": ms["SAM"] / ms["SGD"],
+                "XSAM (search every 100) / SAM": ms["XSAM"] / ms["SAM"],
+            }
+            print(f"{name}: SGD {ms['SGD']:.2f} ms, SAM {ms['SAM']:.2f} ms, XSAM {ms['XSAM']:.2f} ms")
+            for label, ratio in ratios.items():
+                verdict = "meets" if ratio <= TARGETS[label] else "MISSES"
+                print(f"    {label:32s} {ratio:5.2f}x   target <= {TARGETS[label]}x: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
