@@ -89,14 +89,6 @@ def assert_same_state(np_model, torch_model, step, what):
         )  # fmt: skip
 
 
-@pytest.fixture
-def float64_default():
-    previous = ms.get_default_dtype()
-    ms.set_default_dtype(np.float64)
-    yield
-    ms.set_default_dtype(previous)
-
-
 def run_side_by_side(
     spec, kind, make_numpy, make_torch, steps=5, diagnostics=("gk_norm", "g0_norm", "cos_psi")
 ):
@@ -116,13 +108,13 @@ def run_side_by_side(
 
 @pytest.mark.parametrize("kind, spec", [("mlp", MLP), ("cnn", CNN_BN)], ids=["mlp", "cnn-batchnorm"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_torch_sam_equals_numpy_sam_step_for_step_in_float64(float64_default, kind, spec, k):
+def test_torch_sam_equals_numpy_sam_step_for_step_in_float64(float64, kind, spec, k):
     run_side_by_side(
         spec, kind, lambda b: optim.SAM(b, rho=0.2, steps=k), lambda b: mt.SAM(b, rho=0.2, steps=k)
     )
 
 
-def test_torch_asam_equals_numpy_asam_step_for_step_in_float64(float64_default):
+def test_torch_asam_equals_numpy_asam_step_for_step_in_float64(float64):
     run_side_by_side(
         MLP,
         "mlp",
@@ -133,7 +125,7 @@ def test_torch_asam_equals_numpy_asam_step_for_step_in_float64(float64_default):
 
 @pytest.mark.parametrize("kind, spec", [("mlp", MLP), ("cnn", CNN_BN)], ids=["mlp", "cnn-batchnorm"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_torch_xsam_equals_numpy_xsam_while_searching_in_float64(float64_default, kind, spec, k):
+def test_torch_xsam_equals_numpy_xsam_while_searching_in_float64(float64, kind, spec, k):
     np_opt, torch_opt = run_side_by_side(
         spec,
         kind,
