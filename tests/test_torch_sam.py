@@ -544,6 +544,23 @@ def test_an_overflowing_step_under_a_gradscaler_is_skipped_and_the_scale_backs_o
     assert scaler.get_scale() == 2.0**9
 
 
+def test_with_m_an_overflow_in_a_later_micro_batch_skips_the_whole_step_and_undoes_batchnorm():
+    model, x, y = mlp(batch_norm=True), *batch(n=12)
+    before, buffers = flat(model), [b.clone() for b in model.buffers()]
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+
+    def closure(part=slice(None)):
+        loss = F.cross_entropy(model(x[part]), y[part])
+        return loss * float("inf") if part.start == 4 else loss  # the second micro-batch overflows
+
+    opt = mt.SAM(sgd(model), rho=0.3, m=4)
+    loss = opt.step(closure, batch_size=12, scaler=scaler)
+    scaler.update()
+    assert torch.equal(flat(model), before)
+    assert all(torch.equal(a, b) for a, b in zip(model.buffers(), buffers, strict=True))
+    assert opt.diagnostics["skipped"] and loss.item() == float("inf") and scaler.get_scale() == 2.0**9
+
+
 def test_the_autocast_and_gradscaler_recipe_in_bfloat16_on_the_cpu_takes_the_unscaled_steps():
     """The recipe of README.md: autocast inside the closure, ``step(closure, scaler=scaler)``,
     then ``scaler.update()``. Its steps are those of the same autocast loop without a scaler

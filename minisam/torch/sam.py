@@ -272,15 +272,16 @@ class SAM:
                 a.displacement, a.grad_norms, ascent_loss, a.gk = ascend(
                     gradient_here, a.params, g0, self.rho, self.steps, self.adaptive, self.eta, self._unscale
                 )
+            a.gk_norm = norm(a.gk) * self._unscale
+            if not math.isfinite(a.gk_norm):
+                raise NonFiniteGradient(f"the gradient at the ascent point is not finite (norm {a.gk_norm})")
+        except NonFiniteGradient as error:
+            error.loss = loss  # the loss at θ, which a skipped step still returns
+            raise
         finally:
             with torch.no_grad():
                 torch._foreach_copy_(a.params, a.theta)  # back to θ exactly
         a.ascent_loss = ascent_loss.item()
-        a.gk_norm = norm(a.gk) * self._unscale
-        if not math.isfinite(a.gk_norm):
-            raise NonFiniteGradient(
-                f"the gradient at the ascent point is not finite (its norm is {a.gk_norm})"
-            )
         a.distance = norm(a.displacement)
         a.cos_psi = dot(a.displacement, a.gk) * self._unscale / ((a.distance + EPS0) * (a.gk_norm + EPS0))
         return a
@@ -312,13 +313,20 @@ class SAM:
         self._scaler = scaler
         self._unscale = 1.0 if scaler is None else 1.0 / scaler.get_scale()
 
-    def _skip(self, loss, error: NonFiniteGradient):
+    def _skip(self, losses, error: NonFiniteGradient):
         """A non-finite gradient with a GradScaler: θ is back, BatchNorm as before the step;
         ``scaler.step`` sees the non-finite gradients still in p.grad, skips the base step
-        and lets ``scaler.update()`` lower the scale, as for any other optimizer."""
+        and lets ``scaler.update()`` lower the scale, as for any other optimizer. Returns the
+        loss at θ (with m: of the micro-batches evaluated up to the one that overflowed)."""
         self._scaler.step(self.base)
-        self.diagnostics = {"loss": float("nan") if loss is None else loss.item(), "skipped": True,
-                            "reason": str(error), "step": self.step_count}  # fmt: skip
+        losses = losses + ([error.loss] if hasattr(error, "loss") else [])
+        loss = torch.stack(losses).mean()
+        self.diagnostics = {
+            "loss": loss.item(),
+            "skipped": True,
+            "reason": str(error),
+            "step": self.step_count,
+        }
         return loss
 
     # ---- the step -----------------------------------------------------------------------------
@@ -340,13 +348,12 @@ class SAM:
                 )
             except NonFiniteGradient as error:
                 before_step.restore()
-                loss = torch.stack([a.loss for a in ascents]).mean() if ascents else None
                 if self._scaler is None:
                     raise NonFiniteGradient(
                         f"{who}: {error}; parameters and BatchNorm statistics are unchanged. Under mixed "
                         "precision pass scaler=GradScaler(...) to skip such steps instead."
                     ) from None
-                return self._skip(loss, error)
+                return self._skip([a.loss for a in ascents], error)
             except BaseException:
                 before_step.restore()  # nothing changed: θ is back, BatchNorm as before
                 raise

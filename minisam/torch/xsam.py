@@ -161,7 +161,7 @@ class XSAM(SAM):
                         f"{who}: {error}; parameters and BatchNorm statistics are unchanged. Under mixed "
                         "precision pass scaler=GradScaler(...) to skip such steps instead."
                     ) from None
-                return self._skip(None if a is None else a.loss, error)
+                return self._skip([] if a is None else [a.loss], error)
             except BaseException:
                 before_step.restore()
                 raise
