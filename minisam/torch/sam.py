@@ -65,9 +65,8 @@ def norm(tensors) -> float:
     tensors = list(tensors)
     total = torch.linalg.vector_norm(_combined(torch._foreach_norm(tensors))).item()
     if not math.isfinite(total):
-        total = torch.linalg.vector_norm(
-            _combined(torch._foreach_norm(tensors, 2, dtype=torch.float64))
-        ).item()
+        norms = [torch.linalg.vector_norm(t, dtype=torch.float64) for t in tensors]
+        total = torch.linalg.vector_norm(_combined(norms)).item()
     return total
 
 
@@ -280,7 +279,8 @@ class SAM:
             raise
         finally:
             with torch.no_grad():
-                torch._foreach_copy_(a.params, a.theta)  # back to θ exactly
+                for p, theta in zip(a.params, a.theta, strict=True):
+                    p.copy_(theta)  # back to θ exactly
         a.ascent_loss = ascent_loss.item()
         a.distance = norm(a.displacement)
         a.cos_psi = dot(a.displacement, a.gk) * self._unscale / ((a.distance + EPS0) * (a.gk_norm + EPS0))

@@ -199,14 +199,16 @@ class XSAM(SAM):
             with torch.no_grad(), frozen_batchnorm_stats():
                 for alpha in self.alpha_grid:
                     coef_v0, coef_v1 = slerp(psi, alpha)
-                    torch._foreach_copy_(a.params, a.theta)
+                    for p, theta in zip(a.params, a.theta, strict=True):
+                        p.copy_(theta)
                     torch._foreach_add_(a.params, a.displacement, alpha=self.rho_max * coef_v0 * to_v0)
                     torch._foreach_add_(a.params, a.gk, alpha=self.rho_max * coef_v1 * to_v1)
                     # the loss at the probe point θ + ρ_max·v(α)
                     losses.append(check_loss(closure(), "XSAM.step", needs_grad=False).detach())
         finally:
             with torch.no_grad():
-                torch._foreach_copy_(a.params, a.theta)
+                for p, theta in zip(a.params, a.theta, strict=True):
+                    p.copy_(theta)  # back to θ exactly
         losses = torch.stack(losses).to(torch.float64)
         if self.ddp is not None:  # the global batch's loss is the mean of the workers' (equal) shares
             dist.all_reduce(losses, group=self.ddp.process_group)
