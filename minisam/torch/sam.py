@@ -80,8 +80,10 @@ def dot(xs, ys) -> float:
     return total
 
 
-def ascend(gradient_here, params, grads, rho, steps, adaptive=False, eta=0.01, unscale=1.0):
-    """Steps 1 and 2 of SAM, from θ = the current value of ``params`` (moved in place).
+def ascend(gradient_here, theta, points, grads, rho, steps, adaptive=False, eta=0.01, unscale=1.0):
+    """Steps 1 and 2 of SAM from θ: ``theta`` holds θ's tensors, which are only read, and
+    ``points`` the tensors the parameters point at during the ascent, into which each ascent
+    point ϑᵢ₊₁ = θ + (ϑᵢ₊₁ − θ) is written.
 
     ``grads`` is g₀ = ∇L(θ); ``gradient_here(last)`` runs one forward+backward pass at the
     current parameters and returns ``(loss, grads)`` (``last`` is True for the pass at ϑ_k).
@@ -100,17 +102,18 @@ def ascend(gradient_here, params, grads, rho, steps, adaptive=False, eta=0.01, u
         with torch.no_grad():
             if adaptive:
                 # ASAM: with T = |ϑᵢ| + η the step is (ρ/k)·T²·gᵢ/(‖T·gᵢ‖ + ε₀)
-                scales = torch._foreach_add(torch._foreach_abs(params), eta)
+                scales = torch._foreach_add(torch._foreach_abs(theta if i == 0 else points), eta)
                 scaled = torch._foreach_mul(scales, grads)
                 size, moves = norm(scaled) * unscale, torch._foreach_mul(scales, scaled)
             else:
                 size, moves = grad_norm, grads
             move = torch._foreach_mul(moves, (rho / steps) * unscale / (size + EPS0))
-            torch._foreach_add_(params, move)  # climb: ϑᵢ₊₁ = ϑᵢ + (ρ/k)·gᵢ/‖gᵢ‖
             if displacement is None:
                 displacement = move
             else:
                 torch._foreach_add_(displacement, move)
+            for point, t, d in zip(points, theta, displacement, strict=True):
+                torch.add(t, d, out=point)  # climb: ϑᵢ₊₁ = θ + Σ (ρ/k)·gᵢ/‖gᵢ‖
         # the gradient at the new ascent point, on the same batch
         ascent_loss, grads = gradient_here(i == steps - 1)
     return displacement, grad_norms, ascent_loss, grads
@@ -177,6 +180,7 @@ class SAM:
         self.step_count = 0
         self.diagnostics = {}
         self._scaler, self._unscale = None, 1.0  # set by each step
+        self._points = {}  # parameter -> the buffer its ascent and probe points are written into
 
     # ---- arguments ----------------------------------------------------------------------------
     def _checked_base(self, base):
@@ -259,18 +263,24 @@ class SAM:
         a = Ascent()
         a.loss = loss
         a.params, g0 = [p for p, _ in reached], [g for _, g in reached]
-        # θ, saved by copy: going back is copying it in again, never ϑ_k − ε (which rounds)
-        a.theta = [p.detach().clone() for p in a.params]
+        # θ's own tensors are never written during the step: the parameters point at other
+        # tensors (the ascent points, in buffers kept between steps) and going back to θ is
+        # handing θ's tensors back -- exact, never ϑ_k − ε (which rounds)
+        a.theta = [p.data for p in a.params]
+        points = [self._point_buffer(p) for p in a.params]
 
         def gradient_here(last):
             loss, _ = self._pass(closure, part, last or self.sync_ascent, who)
             return loss, [p.grad if p.grad is not None else torch.zeros_like(p) for p in a.params]
 
         try:
+            for p, point in zip(a.params, points, strict=True):
+                p.data = point
             with frozen_batchnorm_stats():
                 a.displacement, a.grad_norms, ascent_loss, a.gk = ascend(
-                    gradient_here, a.params, g0, self.rho, self.steps, self.adaptive, self.eta, self._unscale
-                )
+                    gradient_here, a.theta, points, g0, self.rho, self.steps, self.adaptive, self.eta,
+                    self._unscale,
+                )  # fmt: skip
             a.gk_norm = norm(a.gk) * self._unscale
             if not math.isfinite(a.gk_norm):
                 raise NonFiniteGradient(f"the gradient at the ascent point is not finite (norm {a.gk_norm})")
@@ -278,13 +288,20 @@ class SAM:
             error.loss = loss  # the loss at θ, which a skipped step still returns
             raise
         finally:
-            with torch.no_grad():
-                for p, theta in zip(a.params, a.theta, strict=True):
-                    p.copy_(theta)  # back to θ exactly
+            for p, theta in zip(a.params, a.theta, strict=True):
+                p.data = theta  # back to θ exactly
         a.ascent_loss = ascent_loss.item()
         a.distance = norm(a.displacement)
         a.cos_psi = dot(a.displacement, a.gk) * self._unscale / ((a.distance + EPS0) * (a.gk_norm + EPS0))
         return a
+
+    def _point_buffer(self, p):
+        """The tensor parameter ``p`` points at while away from θ, made once and reused
+        (a fresh parameter-sized tensor every step costs an allocation and page faults)."""
+        buffer = self._points.get(p)
+        if buffer is None or buffer.shape != p.shape or buffer.dtype != p.dtype or buffer.device != p.device:
+            buffer = self._points[p] = torch.empty_like(p.data)
+        return buffer
 
     def _parts(self, batch_size, who: str):
         """The micro-batches as slices, in order ([None]: the whole batch, without m)."""

@@ -171,7 +171,8 @@ class XSAM(SAM):
         coef_v0, coef_v1 = slerp(psi, self.alpha)
         length = gk_norm / self._unscale
         with torch.no_grad():
-            gradient = torch._foreach_mul(a.gk, length * coef_v1 * to_v1)
+            gradient = a.gk  # scaled in place: g_k is not needed any more
+            torch._foreach_mul_(gradient, length * coef_v1 * to_v1)
             if coef_v0 != 0:
                 torch._foreach_add_(gradient, a.displacement, alpha=length * coef_v0 * to_v0)
         for p in self.params:
@@ -199,16 +200,16 @@ class XSAM(SAM):
             with torch.no_grad(), frozen_batchnorm_stats():
                 for alpha in self.alpha_grid:
                     coef_v0, coef_v1 = slerp(psi, alpha)
-                    for p, theta in zip(a.params, a.theta, strict=True):
-                        p.copy_(theta)
-                    torch._foreach_add_(a.params, a.displacement, alpha=self.rho_max * coef_v0 * to_v0)
-                    torch._foreach_add_(a.params, a.gk, alpha=self.rho_max * coef_v1 * to_v1)
+                    for p, theta, e, g in zip(a.params, a.theta, a.displacement, a.gk, strict=True):
+                        point = self._point_buffer(p)
+                        torch.add(theta, e, alpha=self.rho_max * coef_v0 * to_v0, out=point)
+                        point.add_(g, alpha=self.rho_max * coef_v1 * to_v1)
+                        p.data = point  # the probe point θ + ρ_max·v(α)
                     # the loss at the probe point θ + ρ_max·v(α)
                     losses.append(check_loss(closure(), "XSAM.step", needs_grad=False).detach())
         finally:
-            with torch.no_grad():
-                for p, theta in zip(a.params, a.theta, strict=True):
-                    p.copy_(theta)  # back to θ exactly
+            for p, theta in zip(a.params, a.theta, strict=True):
+                p.data = theta  # back to θ exactly
         losses = torch.stack(losses).to(torch.float64)
         if self.ddp is not None:  # the global batch's loss is the mean of the workers' (equal) shares
             dist.all_reduce(losses, group=self.ddp.process_group)
