@@ -22,6 +22,7 @@ is the algorithm's unavoidable second pass and how much is minisam.torch's own w
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import random
@@ -59,40 +60,44 @@ def contenders(make_model) -> dict:
     """Training loops on the same model and batch, each a function that runs STEPS_PER_CALL
     steps: plain SGD; the floor (two forward+backward passes and one SGD update, no ascent,
     no norms, no restore); SAM; XSAM searching once per call."""
+    # each contender trains its own copy of the same model on the same batch
     torch.manual_seed(0)
     model, batch_size = make_model()
     x, y = torch.randn(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))
 
-    def closure():
-        return torch.nn.functional.cross_entropy(model(x), y)
+    def setup():
+        twin = copy.deepcopy(model)
+        base = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        return base, (lambda: torch.nn.functional.cross_entropy(twin(x), y))
 
-    def base():
-        return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    def sgd_steps(passes):
+        base, closure = setup()
 
-    sgd, sam, xsam = base(), SAM(base(), rho=0.05), XSAM(base(), rho=0.05, search_every=STEPS_PER_CALL)
+        def run():
+            for _ in range(STEPS_PER_CALL):
+                for _ in range(passes):  # 2: SAM's two passes and one update, none of its vector work
+                    base.zero_grad()
+                    closure().backward()
+                base.step()
 
-    def sgd_steps():
-        for _ in range(STEPS_PER_CALL):
-            sgd.zero_grad()
-            closure().backward()
-            sgd.step()
+        return run
 
-    def floor_steps():  # SAM's two passes and one update with none of its vector work: the floor
-        for _ in range(STEPS_PER_CALL):
-            sgd.zero_grad()
-            closure().backward()
-            sgd.zero_grad()
-            closure().backward()
-            sgd.step()
+    def steps_of(wrap):
+        base, closure = setup()
+        opt = wrap(base)
 
-    def steps_of(opt):
         def run():
             for _ in range(STEPS_PER_CALL):
                 opt.step(closure)
 
         return run
 
-    return {"SGD": sgd_steps, "floor": floor_steps, "SAM": steps_of(sam), "XSAM": steps_of(xsam)}
+    return {
+        "SGD": sgd_steps(passes=1),
+        "floor": sgd_steps(passes=2),
+        "SAM": steps_of(lambda base: SAM(base, rho=0.05)),
+        "XSAM": steps_of(lambda base: XSAM(base, rho=0.05, search_every=STEPS_PER_CALL)),
+    }
 
 
 def interleaved_medians(contenders: dict, rounds: int) -> dict:
