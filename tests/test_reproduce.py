@@ -162,9 +162,9 @@ def test_without_a_validation_split_label_noise_is_what_it_was():
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"validation": -1}, "validation must be a whole number"),
-        ({"validation": 0.2}, "validation must be a whole number"),
-        ({"validation": True}, "validation must be a whole number"),
+        ({"validation": -1}, r"RunConfig: validation must be an integer >= 0, got -1"),
+        ({"validation": 0.2}, r"RunConfig: validation must be an integer >= 0, got 0.2"),
+        ({"validation": True}, r"RunConfig: validation must be an integer >= 0, got True"),
         ({"validation": 100, "dataset": "moons"}, "validation splits exist for mnist1d and digits"),
         ({"evaluate_test": "no"}, "evaluate_test must be True or False"),
     ],
