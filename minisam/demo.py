@@ -79,10 +79,11 @@ def landscape_part(run_dir: Path, grid: int) -> dict:
             paths=paths,
             ax=ax,
             minima={m.name: m.point for m in surface.minima},
+            legend="inside" if name == "XSAM" else None,  # one legend for the row, over empty ground
             title=f"{name} (lr {LANDSCAPE_LR}, ρ {LANDSCAPE_RHO}): "
             f"{counts[name]['flat']}/{len(starts)} starts end flat",
         )
-    plots.save(fig, run_dir / "landscape_paths.png", dpi=70)
+    plots.save(fig, run_dir / "landscape_paths.png", dpi=100)
     plt.close(fig)
     return {"starts": len(starts), "counts": counts, "sgd_sharp_but_this_flat": escaped}
 
