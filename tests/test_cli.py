@@ -261,7 +261,7 @@ def _python(*args, env_update=None, **kwargs):
 
 
 def test_a_real_ctrl_c_in_a_subprocess_prints_one_line_and_no_traceback(tmp_path):
-    child = _python("-m", "minisam", "train", *TINY, "--epochs", "1000", "--out", str(tmp_path / "r"))
+    child = _python("-m", "minisam", "train", *TINY, "--epochs", "1000000", "--out", str(tmp_path / "r"))
     for line in child.stdout:  # wait until the first epoch is saved
         if line.startswith("  epoch 1/"):
             break

@@ -60,7 +60,7 @@ def gradient_at(model, vector, x, y):
 
 
 def reference_sam_gradient(model, x, y, rho, k=1):
-    """g_k of ALGORITHMS.md, from the equations on one flat vector."""
+    """g_k of minisam/optim/ALGORITHMS.md, from the equations on one flat vector."""
     theta = flat(model)
     point = theta.clone()
     for _ in range(k):
@@ -385,7 +385,7 @@ def test_xsam_alpha_0_with_k_1_gives_norm_g1_times_g0_over_norm_g0():
         closure_for(model, x, y)
     )
     # to rounding and to ε₀: v₀ = (ϑ₁ − θ)/(‖ϑ₁ − θ‖ + ε₀) with ‖ϑ₁ − θ‖ = ρ differs from g₀/‖g₀‖ by a
-    # relative ε₀/ρ ≈ 3e-12 (ALGORITHMS.md: the ε₀ guards are part of the contract)
+    # relative ε₀/ρ ≈ 3e-12 (minisam/optim/ALGORITHMS.md: the ε₀ guards are part of the contract)
     torch.testing.assert_close(flat(model), theta - g1.norm() * g0 / g0.norm(), rtol=0, atol=1e-11)
 
 
