@@ -260,14 +260,26 @@ def _python(*args, env_update=None, **kwargs):
     return subprocess.Popen([sys.executable, *args], env=env, text=True, **pipes, **kwargs)
 
 
+def _default_ctrl_c():
+    """In the child: Ctrl-C raises KeyboardInterrupt, even if this test process was started with
+    SIGINT ignored (an ignored signal stays ignored across exec, and the child would run on)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_real_ctrl_c_in_a_subprocess_prints_one_line_and_no_traceback(tmp_path):
-    child = _python("-m", "minisam", "train", *TINY, "--epochs", "1000000", "--out", str(tmp_path / "r"))
-    for line in child.stdout:  # wait until the first epoch is saved
-        if line.startswith("  epoch 1/"):
-            break
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 130, err
+    args = ("-m", "minisam", "train", *TINY, "--epochs", "1000000", "--out", str(tmp_path / "r"))
+    child = _python(*args, preexec_fn=_default_ctrl_c)
+    try:
+        for line in child.stdout:  # wait until the first epoch is saved
+            if line.startswith("  epoch 1/"):
+                break
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:  # never leave a training process behind
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, f"exit {child.returncode}; stderr: {err!r}"
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "interrupted during epoch" in err and f"--resume {tmp_path / 'r' / 'checkpoint.npz'}" in err
 
