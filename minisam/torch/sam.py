@@ -330,11 +330,17 @@ class SAM:
         self._scaler = scaler
         self._unscale = 1.0 if scaler is None else 1.0 / scaler.get_scale()
 
-    def _skip(self, losses, error: NonFiniteGradient):
-        """A non-finite gradient with a GradScaler: θ is back, BatchNorm as before the step;
+    def _on_non_finite(self, who: str, losses, error: NonFiniteGradient):
+        """A non-finite gradient, θ and BatchNorm already back as before the step. Without a
+        GradScaler that is an error. With one: θ is back, BatchNorm as before the step;
         ``scaler.step`` sees the non-finite gradients still in p.grad, skips the base step
         and lets ``scaler.update()`` lower the scale, as for any other optimizer. Returns the
         loss at θ (with m: of the micro-batches evaluated up to the one that overflowed)."""
+        if self._scaler is None:
+            raise NonFiniteGradient(
+                f"{who}: {error}; parameters and BatchNorm statistics are unchanged. Under mixed "
+                "precision pass scaler=GradScaler(...) to skip such steps instead."
+            ) from None
         self._scaler.step(self.base)
         losses = losses + ([error.loss] if hasattr(error, "loss") else [])
         loss = torch.stack(losses).mean()
@@ -365,12 +371,7 @@ class SAM:
                 )
             except NonFiniteGradient as error:
                 before_step.restore()
-                if self._scaler is None:
-                    raise NonFiniteGradient(
-                        f"{who}: {error}; parameters and BatchNorm statistics are unchanged. Under mixed "
-                        "precision pass scaler=GradScaler(...) to skip such steps instead."
-                    ) from None
-                return self._skip([a.loss for a in ascents], error)
+                return self._on_non_finite(who, [a.loss for a in ascents], error)
             except BaseException:
                 before_step.restore()  # nothing changed: θ is back, BatchNorm as before
                 raise

@@ -156,12 +156,7 @@ class XSAM(SAM):
                     self.alpha = search_alpha(probe_losses)
             except NonFiniteGradient as error:
                 before_step.restore()
-                if self._scaler is None:
-                    raise NonFiniteGradient(
-                        f"{who}: {error}; parameters and BatchNorm statistics are unchanged. Under mixed "
-                        "precision pass scaler=GradScaler(...) to skip such steps instead."
-                    ) from None
-                return self._skip([] if a is None else [a.loss], error)
+                return self._on_non_finite(who, [] if a is None else [a.loss], error)
             except BaseException:
                 before_step.restore()
                 raise
