@@ -103,16 +103,25 @@ def test_optimizer_rejects_empty_duplicate_or_non_trainable_parameters():
         optim.SGD([ms.Tensor(np.zeros(2))], lr=0.1)
 
 
+def _steps_on_gradients(make, n, start=None, state=None):
+    """n steps of ``make([p])`` on the first n of GRADIENTS, or, given a start point and a
+    state to resume from, on the last n; returns the parameter and the optimizer's state."""
+    p = nn.Parameter(np.array([0.3, -0.7]) if start is None else start)
+    opt = make([p])
+    if state is not None:
+        opt.load_state_dict(state)
+    for g in GRADIENTS[:n] if start is None else GRADIENTS[-n:]:
+        p.grad = g.copy()
+        opt.step()
+    return p.numpy(), opt.state_dict()
+
+
 def test_sgd_state_dict_resumes_momentum_exactly(float64):
     def run(n, start=None, state=None):
-        p = nn.Parameter(np.array([0.3, -0.7]) if start is None else start)
-        opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
-        if state is not None:
-            opt.load_state_dict(state)
-        for g in GRADIENTS[:n] if start is None else GRADIENTS[-n:]:
-            p.grad = g.copy()
-            opt.step()
-        return p.numpy(), opt.state_dict()
+        def make(ps):
+            return optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+
+        return _steps_on_gradients(make, n, start, state)
 
     straight, _ = run(4)
     half, state = run(2)
@@ -291,14 +300,7 @@ def test_adam_leaves_parameters_without_gradient_alone_their_moments_and_step_co
 @pytest.mark.parametrize("make", [optim.Adam, optim.AdamW])
 def test_adam_state_dict_resumes_bit_for_bit(float64, make):
     def run(n, start=None, state=None):
-        p = nn.Parameter(np.array([0.3, -0.7]) if start is None else start)
-        opt = make([p], lr=0.1, amsgrad=True)
-        if state is not None:
-            opt.load_state_dict(state)
-        for g in GRADIENTS[:n] if start is None else GRADIENTS[-n:]:
-            p.grad = g.copy()
-            opt.step()
-        return p.numpy(), opt.state_dict()
+        return _steps_on_gradients(lambda ps: make(ps, lr=0.1, amsgrad=True), n, start, state)
 
     straight, final = run(4)
     half, state = run(2)
