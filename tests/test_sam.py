@@ -458,3 +458,52 @@ def test_batchnorm_rollback_blocks_nest_and_undo_only_their_own_failed_block(flo
     assert not np.array_equal(after_first, start)
     assert np.array_equal(model.state_dict()["1.running_mean"], after_first)
     assert model.state_dict()["1.num_batches_tracked"] == 1
+
+
+# ---- the kept arrays of the climb (vector.KeptArrays) -----------------------------------------
+def _bits(arrays):
+    return [np.ascontiguousarray(a).view(np.uint8).tobytes() for a in arrays]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_arrays_give_the_bits_of_new_arrays_and_never_write_over_their_input(dtype):
+    rng = np.random.default_rng(3)
+    kept = ms.vector.KeptArrays()
+    x = [rng.standard_normal(s).astype(dtype) for s in [(7, 5), (5,)]]
+
+    def check(op, *args, expected):
+        before = _bits(x) + _bits(y)
+        got = getattr(kept, op)(*args)
+        assert _bits(got) == _bits(expected) and [g.dtype for g in got] == [dtype, dtype], op
+        assert _bits(x) + _bits(y) == before  # the inputs are intact
+        assert not any(np.shares_memory(g, v) for g in got for v in x + y)
+        return got  # the next call reads this one's result, as the climb does
+
+    for a in (0.37, 1e-3, -2.5, 0.1):  # each expected value written out as the spec reads, as new arrays
+        y = [rng.standard_normal(v.shape).astype(dtype) for v in x]
+        x = check("add_scaled", x, y, a, expected=[u + a * v for u, v in zip(x, y, strict=True)])
+        x = check("subtract", x, y, expected=[u - v for u, v in zip(x, y, strict=True)])
+        length = float(np.sqrt(sum(np.sum(v.astype(np.float64) ** 2) for v in x)))
+        x = check("unit", x, length, expected=[(1.0 / (length + 1e-12)) * u for u in x])
+    reshaped = kept.add_scaled([np.ones(3, dtype)], [np.ones(3, dtype)], 2.0)
+    assert reshaped[0].shape == (3,) and reshaped[0].tolist() == [3.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda base: optim.SAM(base, rho=0.05, steps=3),
+    lambda base: optim.SAM(base, rho=0.2, steps=2, adaptive=True),
+    lambda base: optim.XSAM(base, rho=0.05, steps=2, search_every=2),
+])  # fmt: skip
+def test_sam_and_xsam_follow_the_same_bits_with_kept_points_and_with_new_ones(make):
+    rng = np.random.default_rng(0)
+    x, y = ms.Tensor(rng.standard_normal((16, 6)).astype(np.float32)), ms.Tensor(rng.integers(0, 3, 16))
+    runs = []
+    for kept in (True, False):
+        ms.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+        opt = make(optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+        if not kept:
+            opt._kept = ms.vector  # every vector of the step as new arrays, as the vector module makes them
+        losses = [opt.step(lambda model=model: F.cross_entropy(model(x), y)).item() for _ in range(6)]
+        runs.append((losses, _bits(model.state_dict().values())))
+    assert runs[0] == runs[1]

@@ -35,11 +35,12 @@ from .wrapper import SharpnessAware, moved_to
 EPS0 = vector.EPS0  # ε₀, added to every norm that is divided by (kept importable from here)
 
 
-def ascend(theta, g0, gradient_at, rho, steps, adaptive=False, eta=0.01):
+def ascend(theta, g0, gradient_at, rho, steps, adaptive=False, eta=0.01, new=vector):
     """Moments 2 and 3: k steps of length ρ/k up the loss from θ, then the gradient there.
 
-    ``gradient_at(ϑ)`` returns (L(ϑ), ∇L(ϑ)). Every ϑᵢ is a new list of arrays and θ's are
-    never written, so going back to θ is handing θ's arrays back. Returns
+    ``gradient_at(ϑ)`` returns (L(ϑ), ∇L(ϑ)). θ's arrays are never written, so going back
+    to θ is handing them back. ``new`` makes each ϑᵢ: the ``vector`` module (new arrays)
+    or a ``vector.KeptArrays`` (arrays kept from step to step). Returns
     (ϑ_k, [‖g₀‖ … ‖g_{k−1}‖], L(ϑ_k), g_k)."""
     point, gradient, grad_norms, loss = theta, g0, [], None
     for _ in range(steps):
@@ -48,7 +49,7 @@ def ascend(theta, g0, gradient_at, rho, steps, adaptive=False, eta=0.01):
         if adaptive:  # ASAM: move along T²·gᵢ, normalised by ‖T·gᵢ‖, T = |ϑᵢ| + η
             direction, length = asam_direction(point, gradient, eta)
         # ϑᵢ₊₁ = ϑᵢ + (ρ/k)·direction/(length + ε₀): climb
-        point = vector.add_scaled(point, direction, (rho / steps) / (length + EPS0))
+        point = new.add_scaled(point, direction, (rho / steps) / (length + EPS0))
         loss, gradient = gradient_at(point)
     return point, grad_norms, loss, gradient
 
@@ -70,7 +71,7 @@ class Climb:
     loss: Tensor  # L(θ), detached
     grad_norms: list  # ‖g₀‖ … ‖g_{k−1}‖
     ascent_loss: float  # L(ϑ_k)
-    displacement: list  # ϑ_k − θ
+    displacement: list  # ϑ_k − θ (made by ``new``: kept arrays last until the next climb)
     gk: list  # g_k = ∇L(ϑ_k)
     distance: float  # ‖ϑ_k − θ‖
     gk_norm: float  # ‖g_k‖
@@ -95,8 +96,9 @@ class Climb:
         }
 
 
-def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step") -> Climb:
-    """SAM's moments 1–3 on the closure's batch. The parameters hold θ again on return."""
+def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step", new=vector) -> Climb:
+    """SAM's moments 1–3 on the closure's batch. The parameters hold θ again on return.
+    ``new`` makes the points and the displacement (see ``ascend``)."""
     # 1. the loss and gradient at θ: the one pass that may update BatchNorm's statistics
     loss, grads = vector.loss_and_gradients(closure, params, who)
     moving = [i for i, g in enumerate(grads) if g is not None]
@@ -115,9 +117,9 @@ def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step")
     # 2. the climb to ϑ_k, and 3. the gradient g_k there, on the same batch
     # (4. back to θ: gradient_at hands θ's own arrays back after every pass)
     point, grad_norms, ascent_loss, gk = ascend(
-        theta, [grads[i] for i in moving], gradient_at, rho, steps, adaptive, eta
+        theta, [grads[i] for i in moving], gradient_at, rho, steps, adaptive, eta, new
     )
-    displacement = vector.subtract(point, theta)
+    displacement = new.subtract(point, theta)
     distance, gk_norm = vector.norm(displacement), vector.norm(gk)
     cos_psi = vector.dot(displacement, gk) / ((distance + EPS0) * (gk_norm + EPS0))
     return Climb(moving, theta, loss, grad_norms, ascent_loss, displacement, gk, distance, gk_norm, cos_psi)
@@ -140,6 +142,7 @@ class SAM(SharpnessAware):
     def __init__(self, base, rho=0.05, steps=1, adaptive=False, eta=0.01, m=None):
         super().__init__(base)
         self.__dict__.update(self._settings(rho=rho, steps=steps, adaptive=adaptive, eta=eta, m=m))
+        self._kept = vector.KeptArrays()
 
     def step(self, closure=None, batch_size=None):
         self._check_closure(closure)
@@ -147,7 +150,9 @@ class SAM(SharpnessAware):
         with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
             # 1–4. each (micro-)batch climbs from θ and comes back to it
             climbs = [
-                climb(self.params, part, self.rho, self.steps, self.adaptive, self.eta, "SAM.step")
+                climb(
+                    self.params, part, self.rho, self.steps, self.adaptive, self.eta, "SAM.step", self._kept
+                )
                 for part in parts
             ]
         # 5. the base optimizer's step at θ with g_k (with m: the mean of the micro-batches' g_k)

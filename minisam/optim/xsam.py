@@ -55,9 +55,9 @@ def slerp_in_place(v0, v1, psi, alpha, length):
     """``length``·v(α), equal to rounding to ``vector.scale(slerp(v0, v1, psi, alpha), length)``,
     but built in v₁'s own arrays, with v₀'s as scratch: neither is usable afterwards.
 
-    The one memory trick of this file, kept because it measured worth it: building the update
-    in new arrays (two more parameter-sized arrays written and read per step) made an XSAM
-    step 4-8 % slower on the bench MLP (CPU time, medians of 9 interleaved rounds)."""
+    A memory trick (the other is ``vector.KeptArrays``), kept because it measured worth it:
+    building the update in new arrays (two more parameter-sized arrays written and read per
+    step) made an XSAM step 4-8 % slower on the bench MLP (CPU time, medians of 9 interleaved rounds)."""
     a, b = slerp_weights(psi, alpha)
     for x0, x1 in zip(v0, v1, strict=True):
         x1 *= length * b
@@ -112,6 +112,7 @@ class XSAM(SharpnessAware):
         super().__init__(base)
         settings = dict(rho=rho, rho_max=rho_max, alpha=alpha, alpha_max=alpha_max, alpha_step=alpha_step)
         self.__dict__.update(self._settings(**settings, steps=steps, search_every=search_every))
+        self._kept = vector.KeptArrays()
 
     @property
     def alpha_grid(self) -> list:
@@ -125,9 +126,10 @@ class XSAM(SharpnessAware):
         self._check_closure(closure)
         with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
             # 1. SAM's climb (plain): L(θ), the ascent point ϑ_k and g_k; the parameters hold θ again
-            c = climb(self.params, closure, self.rho, self.steps, who="XSAM.step")
+            c = climb(self.params, closure, self.rho, self.steps, who="XSAM.step", new=self._kept)
             # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖, v₁ = g_k/‖g_k‖ and the angle ψ between them
-            v0, v1 = vector.unit(c.displacement, c.distance), vector.unit(c.gk, c.gk_norm)
+            # (v₀ in the kept arrays; v₁ as new ones, since it becomes the gradient the base is handed)
+            v0, v1 = self._kept.unit(c.displacement, c.distance), vector.unit(c.gk, c.gk_norm)
             # ψ = arccos⟨v₀, v₁⟩; the climb has computed ⟨v₀, v₁⟩ already, as cos_psi. Clipped:
             # rounding can leave [−1, 1]
             psi = math.acos(min(1.0, max(-1.0, c.cos_psi)))
