@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minisam as ms
-from minisam.bench import networks, report, timing
+from minisam.bench import networks, optimizers, report, timing
 
 
 class FakeClock:
@@ -90,26 +90,70 @@ def _args(**overrides):
     return SimpleNamespace(**{**defaults, **overrides})
 
 
-def test_the_optimizer_section_prints_each_ratio_with_its_target_and_verdict(monkeypatch, capsys):
-    fake = {"SGD": 1e-3, "SAM": 2e-3, "XSAM never searching": 2.1e-3, "XSAM 1 search / 100 steps": 2.2e-3}
+def test_the_optimizer_section_prints_the_median_over_children_with_targets_and_each_childs_value(
+    monkeypatch, capsys
+):
+    labels = list(optimizers.RATIOS)
+    children = [  # SAM / SGD 2.0, 2.3, 2.1 (median 2.1); XSAM never searching / SAM 1.0, 1.1, 1.05
+        {
+            "ratios": dict(zip(labels, r, strict=True)),
+            "cpu_ms": dict(zip(optimizers.OPTIMIZER_CASES, c, strict=True)),
+        }
+        for r, c in [
+            ((2.0, 1.0, 1.2), (3.0, 6.0, 6.0, 7.2)),
+            ((2.3, 1.1, 1.1), (4.0, 9.2, 10.1, 10.1)),
+            ((2.1, 1.05, 1.3), (5.0, 10.5, 11.0, 13.7)),
+        ]
+    ]
     seen = {}
 
-    def medians(steps, rounds, repeat):
-        seen.update(names=list(steps), repeat=repeat)
-        return fake
+    def run_children(rounds, count):
+        seen.update(rounds=rounds, count=count)
+        return children
 
-    monkeypatch.setattr(report, "interleaved_medians", medians)
+    monkeypatch.setattr(optimizers, "run_children", run_children)
     assert report.run(_args(only=["optimizers"])) == 0
     out = capsys.readouterr().out
-    assert seen == {"names": list(fake), "repeat": 100}
-    assert "SAM step / SGD step                          2.000x  (target <= 2.15: met)" in out
-    assert "XSAM step, never searching / SAM step        1.050x  (target <= 1.03: NOT met)" in out
-    assert "XSAM step, 1 search per 100 steps / SAM step 1.100x" in out
+    assert seen == {"rounds": 3, "count": 5}
+    assert "SAM / SGD                          2.100x  (target <= 2.15: met)  [2.000 2.300 2.100]" in out
+    assert "XSAM never searching / SAM         1.050x  (target <= 1.03: NOT met)  [1.000 1.100 1.050]" in out
+    assert "XSAM 1 search per 100 steps / SAM  1.200x" in out
+    assert (
+        "SGD 4.00 ms, SAM 9.20 ms, XSAM never searching 10.10 ms, XSAM 1 search / 100 steps 10.10 ms" in out
+    )
     assert "== a training step" not in out and "malloc" not in out
 
 
+def test_one_child_times_the_four_optimizers_on_one_shared_model_in_100_step_blocks(monkeypatch):
+    seen = {}
+
+    def timings(steps, rounds, repeat):
+        seen.update(names=list(steps), rounds=rounds, repeat=repeat)
+        return timing.Timings(wall={}, cpu={name: [1.0, 2.0] for name in steps})
+
+    monkeypatch.setattr(timing, "interleaved_timings", timings)
+    built = []
+    real_step = networks.minisam_step
+    monkeypatch.setattr(
+        networks, "minisam_step", lambda model, *a, **k: built.append(model) or real_step(model, *a, **k)
+    )
+    result = optimizers.child_result(rounds=4)
+    assert seen == {"names": list(optimizers.OPTIMIZER_CASES), "rounds": 4, "repeat": 100}
+    assert len(built) == 4 and all(model is built[0] for model in built)
+    assert result["ratios"] == dict.fromkeys(optimizers.RATIOS, 1.0)
+
+
+def test_a_ratio_is_the_median_of_the_ratios_within_rounds_on_the_chosen_clock():
+    t = timing.Timings(
+        wall={"a": [4.0, 9.0, 1.0], "b": [2.0, 3.0, 1.0]}, cpu={"a": [3.0, 3.0], "b": [1.0, 2.0]}
+    )
+    assert t.ratio("a", "b", "wall") == 2.0  # round ratios 2, 3, 1
+    assert t.ratio("a", "b") == 2.25  # CPU by default: ratios 3 and 1.5
+    assert t.median("a") == 4.0 and t.median("b", "cpu") == 1.5
+
+
 def test_the_optimizer_contenders_are_the_ones_the_targets_name():
-    assert report.OPTIMIZER_CASES == {
+    assert optimizers.OPTIMIZER_CASES == {
         "SGD": ("sgd", {}),
         "SAM": ("sam", {"rho": 0.05}),
         "XSAM never searching": ("xsam", {"rho": 0.05, "search_every": 0}),
@@ -128,19 +172,25 @@ def test_the_threads_section_shows_one_thread_and_the_library_default_side_by_si
     assert "library default (4 threads)" in out and "5.00 ms   (2.50x the one-thread time)" in out
 
 
-def test_every_measurement_but_the_threads_row_runs_with_one_blas_thread(tmp_path):
+@pytest.mark.parametrize(
+    "run",
+    [
+        "args = dict(rounds=1, quick=False, only=['networks'], skip_allocator=True, gpu=False)\n"
+        "report.run(SimpleNamespace(**args))\n",
+        "optimizers.main(['1'])\n",  # the optimizer section's child process
+    ],
+)
+def test_every_measurement_but_the_threads_row_runs_with_one_blas_thread(tmp_path, run):
     code = (
         "import threadpoolctl\n"
         "from types import SimpleNamespace\n"
-        "from minisam.bench import report\n"
-        "def medians(steps, rounds, repeat):\n"
+        "from minisam.bench import optimizers, report, timing\n"
+        "def timings(steps, rounds, repeat, warmup=3):\n"
         "    print('threads', max(p['num_threads'] for p in threadpoolctl.threadpool_info()))\n"
-        "    return dict.fromkeys(steps, 1e-3)\n"
-        "report.interleaved_medians = medians\n"
-        "args = dict(rounds=1, quick=False, only=['optimizers'], skip_allocator=True, gpu=False)\n"
-        "report.run(SimpleNamespace(**args))\n"
+        "    return timing.Timings(wall=dict.fromkeys(steps, [1e-3]), cpu=dict.fromkeys(steps, [1e-3]))\n"
+        "timing.interleaved_timings = timings\n" + run
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "threads 1" in done.stdout
+    assert "threads 1" in done.stdout and "threads 2" not in done.stdout

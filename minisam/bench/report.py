@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import allocator, gpu
+from . import allocator, gpu, optimizers
 from .networks import (
     CNN1D_LAYERS,
     CNN_LAYERS,
@@ -31,7 +31,12 @@ from .networks import (
     torch_step,
     torch_twin,
 )
-from .timing import interleaved_medians, library_default_blas_threads, machine_note, millis
+from .timing import (
+    interleaved_medians,
+    library_default_blas_threads,
+    machine_note,
+    millis,
+)
 
 SECTIONS = ("networks", "threads", "optimizers", "allocator")
 
@@ -98,29 +103,6 @@ def thread_rows(rounds: int, repeat: int, default_threads: int) -> dict:
     )
 
 
-OPTIMIZER_CASES = {
-    "SGD": ("sgd", {}),
-    "SAM": ("sam", {"rho": 0.05}),
-    "XSAM never searching": ("xsam", {"rho": 0.05, "search_every": 0}),
-    "XSAM 1 search / 100 steps": ("xsam", {"rho": 0.05, "search_every": 100}),
-}
-
-
-def optimizer_rows(rounds: int) -> dict:
-    """Median seconds per step of SGD, SAM and XSAM (never searching, and searching once
-    per 100 steps) on the MLP, batch 128, each timed over whole blocks of 100 steps so
-    that every block of the searching XSAM holds exactly one search."""
-    import minisam as ms
-
-    x, y = batch((128, 784))
-    steps = {}
-    for name, (optimizer, kwargs) in OPTIMIZER_CASES.items():
-        ms.manual_seed(0)
-        step = minisam_step(minisam_net(MLP_LAYERS), optimizer, **kwargs)
-        steps[name] = lambda step=step: step(x, y)
-    return interleaved_medians(steps, rounds=rounds, repeat=100)
-
-
 def _verdict(ratio: float, target: float) -> str:
     return f"target <= {target:.2f}: {'met' if ratio <= target else 'NOT met'}"
 
@@ -167,21 +149,23 @@ def print_threads(rounds: int, repeat: int, default_threads: int) -> None:
     print("   (on a busy machine the default's threads wait for each other: compare at rest and under load)")
 
 
-def print_optimizers(rounds: int) -> None:
-    print(f"== optimizers: minisam MLP 784-256-256-10, batch 128, {rounds} rounds of 100-step blocks")
-    costs = optimizer_rows(rounds)
-    sam_sgd = costs["SAM"] / costs["SGD"]
-    never = costs["XSAM never searching"] / costs["SAM"]
-    hundred = costs["XSAM 1 search / 100 steps"] / costs["SAM"]
-    print("   per step: " + ", ".join(f"{name} {millis(t).strip()}" for name, t in costs.items()))
+def print_optimizers(rounds: int, children: int) -> None:
     print(
-        f"   SAM step / SGD step                          {sam_sgd:.3f}x  ({_verdict(sam_sgd, SAM_OVER_SGD)})"
+        f"== optimizers: minisam MLP 784-256-256-10, batch 128, in {children} child processes, each "
+        f"{rounds} rounds of 100-step blocks"
     )
-    print(f"   XSAM step, never searching / SAM step        {never:.3f}x  ({_verdict(never, XSAM_OVER_SAM)})")
-    print(
-        f"   XSAM step, 1 search per 100 steps / SAM step {hundred:.3f}x  "
-        "(shown: a search adds 21 forward passes per 100 steps)"
-    )
+    results = optimizers.run_children(rounds, children)
+    median = optimizers.summary(results)
+    per_step = ", ".join(f"{name} {ms:.2f} ms" for name, ms in median["cpu_ms"].items())
+    print(f"   per step (CPU time, median over children): {per_step}")
+    print("   ratios: CPU time, within each round; the median over rounds, then over children (each child's)")
+    targets = {"SAM / SGD": SAM_OVER_SGD, "XSAM never searching / SAM": XSAM_OVER_SAM}
+    for label in optimizers.RATIOS:
+        ratio, each = median["ratios"][label], " ".join(f"{r['ratios'][label]:.3f}" for r in results)
+        verdict = (
+            _verdict(ratio, targets[label]) if label in targets else "shown: 21 forward passes per search"
+        )
+        print(f"   {label:<35}{ratio:.3f}x  ({verdict})  [{each}]")
 
 
 def print_allocator(rounds: int) -> None:
@@ -274,7 +258,7 @@ def run(args) -> int:
             elif section == "threads":
                 print_threads(rounds, repeat, default_threads)
             elif section == "optimizers":
-                print_optimizers(max(rounds // 3, 3))
+                print_optimizers(max(rounds // 5, 3), 3 if args.quick else 5)
             else:
                 print_allocator(max(rounds // 3, 3))
     return 0

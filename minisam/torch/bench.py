@@ -8,10 +8,11 @@ BLAS, through threadpoolctl), the contenders timed in interleaved rounds in a fr
 order with a short pause before each, and the median over rounds. Each timed call runs 100
 training steps, so XSAM with ``search_every=100`` searches exactly once per call.
 
-Two clocks: wall time, and the CPU time of the one thread that does all the work
-(``time.thread_time``). On a shared machine whose cores are busy with other jobs the wall time
-also counts the time this process waited for a core; the CPU time does not, so its ratios are
-the steadier ones there (cache and memory-bandwidth contention still reach both).
+Two clocks (``minisam/bench/timing.py``): wall time, and the CPU time of the process
+(``time.process_time``; with one thread, the thread that does all the work). On a shared
+machine whose cores are busy with other jobs the wall time also counts the time this
+process waited for a core; the CPU time does not, so its ratios are the steadier ones
+there (cache and memory-bandwidth contention still reach both).
 
 Targets (issue 13): SAM ≤ 2.1x the same model's SGD step (two forward+backward passes
 instead of one make the floor 2.0); XSAM with one search per 100 steps ≤ 1.1x SAM. The floor
@@ -25,12 +26,10 @@ import argparse
 import copy
 import os
 import platform
-import random
-import statistics
-import time
 
 import torch
 
+from ..bench.timing import interleaved_timings
 from ..threads import blas_threads
 from . import SAM, XSAM
 
@@ -100,24 +99,6 @@ def contenders(make_model) -> dict:
     }
 
 
-def interleaved_medians(contenders: dict, rounds: int) -> dict:
-    """{name: (median wall seconds, median CPU seconds)} per call, over interleaved rounds."""
-    for run in contenders.values():
-        run()  # warm-up
-    times = {name: ([], []) for name in contenders}
-    order = random.Random(0)
-    for _ in range(rounds):
-        names = list(contenders)
-        order.shuffle(names)
-        for name in names:
-            time.sleep(0.02)
-            wall, cpu = time.perf_counter(), time.thread_time()
-            contenders[name]()
-            times[name][0].append(time.perf_counter() - wall)
-            times[name][1].append(time.thread_time() - cpu)
-    return {name: (statistics.median(w), statistics.median(c)) for name, (w, c) in times.items()}
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m minisam.torch.bench", description=__doc__.splitlines()[0]
@@ -134,10 +115,10 @@ def main(argv=None) -> None:
     print(f"median ms per step over {rounds} interleaved rounds of {STEPS_PER_CALL} steps\n")
     with blas_threads(1):
         for name, make_model in MODELS.items():
-            medians = interleaved_medians(contenders(make_model), rounds)
+            timings = interleaved_timings(contenders(make_model), rounds=rounds, repeat=1, warmup=1)
             print(name)
-            for clock, which in (("wall", 0), ("CPU", 1)):
-                ms = {k: 1000 * v[which] / STEPS_PER_CALL for k, v in medians.items()}
+            for clock, which in (("wall", "wall"), ("CPU", "cpu")):
+                ms = {k: 1000 * timings.median(k, which) / STEPS_PER_CALL for k in timings.cpu}
                 ratios = {
                     "floor / SGD": ms["floor"] / ms["SGD"],
                     "SAM / SGD": ms["SAM"] / ms["SGD"],
