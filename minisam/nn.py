@@ -234,7 +234,14 @@ class Module:
 
     def register_buffer(self, name: str, array) -> None:
         """A piece of state that is saved in ``state_dict`` but not trained (a raw
-        backend array, e.g. BatchNorm's running mean)."""
+        backend array, e.g. BatchNorm's running mean), updated in place, so an array it must be."""
+        who = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str) or not name or "." in name:
+            raise checks.ArgumentError(f"{who}: name must be a non-empty string without '.', got {name!r}")
+        if not (isinstance(array, np.ndarray) or type(array).__module__.startswith("cupy")):
+            raise checks.ArgumentError(
+                f"{who}: the buffer {name!r} must be a NumPy or CuPy array, got {type(array).__name__}"
+            )
         self.__dict__.pop(name, None)
         self._buffers[name] = array
 
