@@ -16,14 +16,25 @@ from .tensor import Tensor
 from .tensor_data import _shape, get_default_dtype, tensors_only
 
 
+def _allocated(op, make, shape):
+    """``make(shape)``, or a MemoryError that names the op and the shape (NumPy's "array is too
+    big" names neither)."""
+    try:
+        return make(shape)
+    except (MemoryError, ValueError) as err:
+        raise MemoryError(f"{op}: cannot allocate shape {shape}: {err}") from None
+
+
 def zeros(*shape, requires_grad=False) -> Tensor:
     shape = _shape(shape, "zeros", 0)
-    return Tensor(backend.xp.zeros(shape, dtype=get_default_dtype()), requires_grad=requires_grad)
+    data = _allocated("zeros", lambda s: backend.xp.zeros(s, dtype=get_default_dtype()), shape)
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def ones(*shape, requires_grad=False) -> Tensor:
     shape = _shape(shape, "ones", 0)
-    return Tensor(backend.xp.ones(shape, dtype=get_default_dtype()), requires_grad=requires_grad)
+    data = _allocated("ones", lambda s: backend.xp.ones(s, dtype=get_default_dtype()), shape)
+    return Tensor(data, requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
@@ -42,4 +53,4 @@ def randn(*shape, requires_grad=False) -> Tensor:
     """Standard normal samples drawn on the host from minisam's generator."""
     shape = _shape(shape, "randn", 0)
     requires_grad = flag("randn", "requires_grad", requires_grad)
-    return Tensor(rng.generator().standard_normal(shape), requires_grad=requires_grad)
+    return Tensor(_allocated("randn", rng.generator().standard_normal, shape), requires_grad=requires_grad)

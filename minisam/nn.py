@@ -154,7 +154,10 @@ class Parameter(Tensor):
 
 def _uniform(shape, bound):
     """U(−bound, bound) drawn on the host from minisam's generator, moved to the backend."""
-    host = rng.generator().uniform(-bound, bound, size=shape).astype(get_default_dtype())
+    try:
+        host = rng.generator().uniform(-bound, bound, size=shape).astype(get_default_dtype())
+    except (MemoryError, ValueError) as err:  # NumPy's "array is too big" does not say which
+        raise MemoryError(f"cannot allocate a parameter of shape {shape}: {err}") from None
     return Parameter(backend.to_device(host))
 
 

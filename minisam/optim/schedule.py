@@ -39,7 +39,10 @@ class LRScheduler:
         self.optimizer.lr = self.get_lr()
 
     def get_lr(self) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define get_lr(); use StepLR or CosineAnnealingLR, "
+            "or a subclass of LRScheduler that defines it"
+        )
 
     def step(self) -> None:
         """One step of the schedule; if the new lr is refused (a gamma > 1 can overflow it to
