@@ -168,9 +168,13 @@ def _torch_names(op, axis, keepdims, dim, keepdim):
         if axis is not None:
             raise ArgumentError(f"{op}: pass axis= or dim= (its PyTorch name), not both")
         axis = dim
-    for a in axis if isinstance(axis, tuple) else () if axis is None else (axis,):
-        count(op, "axis", a, None)
-    keepdims = flag(op, "keepdims", keepdims) if keepdim is None else flag(op, "keepdim", keepdim)
+    if axis is not None and type(axis) is not int:  # (plain ints, the common case, pass as they are)
+        for a in axis if isinstance(axis, tuple) else (axis,):
+            count(op, "axis", a, None)
+    if keepdim is not None:
+        keepdims = flag(op, "keepdim", keepdim)
+    elif type(keepdims) is not bool:
+        keepdims = flag(op, "keepdims", keepdims)
     return axis, keepdims
 
 
@@ -178,6 +182,8 @@ def _shape(shape, op="reshape", minimum=None, name="each dimension of shape") ->
     """``f(2, 3)`` and ``f((2, 3))`` both mean shape (2, 3), as in NumPy's reshape and PyTorch.
     Each entry is an integer (not True, not 2.5) >= ``minimum``."""
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    if all(type(n) is int and (minimum is None or n >= minimum) for n in shape):
+        return shape  # the common case, checked without a call per dimension (reshape is everywhere)
     return tuple(count(op, name, n, minimum) for n in shape)
 
 
