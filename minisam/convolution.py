@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import get_array_module
-from .tensor import Tensor, _result
+from .tensor import Tensor, _result, get_default_dtype
+from .tensor_data import tensors_only
 
 
 def _pair(value, what: str) -> tuple[int, int]:
@@ -101,12 +102,14 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
         y[n, o, p, q] = b[o] + Σ_{c,i,j} W[o, c, i, j] · x_pad[n, c, p·sh + i, q·sw + j]
 
     x: (N, C, H, W); weight: (O, C, kh, kw); output (N, O, Ho, Wo) with
-    Ho = (H + 2·ph - kh) // sh + 1. ``stride`` and ``padding`` are ints or (h, w) pairs.
+    Ho = (H + 2·ph - kh) // sh + 1. ``stride`` and ``padding`` are ints or (h, w) pairs. There is
+    no ``dilation``: a PyTorch call that passes one is refused by Python, by name.
 
     With im2col the sum becomes one matrix product, Y = W_mat @ cols, and its backward is
     the matmul rule: dL/dW_mat = G @ colsᵀ, dL/dcols = W_matᵀ @ G, and dL/dx is dL/dcols
     folded back onto the image by col2im (the adjoint of im2col).
     """
+    tensors_only("conv2d", x=x, weight=weight, bias=bias)
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(
             f"conv2d: expected input (N, C, H, W) and weight (O, C, kh, kw), "
@@ -171,6 +174,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
     It is a 2-D convolution of an image one pixel high, and is computed as exactly that.
     """
+    tensors_only("conv1d", x=x, weight=weight, bias=bias)
     if x.ndim != 3 or weight.ndim != 3:
         raise ValueError(
             f"conv1d: expected input (N, C, L) and weight (O, C, k), got shapes {x.shape} and {weight.shape}"
@@ -181,6 +185,8 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"(input shape {x.shape}, weight shape {weight.shape})"
         )
     stride, padding = _single(stride, "conv1d: stride"), _single(padding, "conv1d: padding")
+    if stride < 1 or padding < 0:  # checked here, so the error names conv1d, not conv2d
+        raise ValueError(f"conv1d: need stride >= 1 and padding >= 0, got stride={stride}, padding={padding}")
     if x.shape[2] + 2 * padding < weight.shape[2]:
         raise ValueError(
             f"conv1d: kernel size {weight.shape[2]} is larger than the padded input length "
@@ -196,6 +202,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
 
 def _pool_geometry(op, x, kernel_size, stride):
+    tensors_only(op, x=x)
     if x.ndim != 4:
         raise ValueError(f"{op}: expected input (N, C, H, W), got shape {x.shape}")
     kernel = _pair(kernel_size, f"{op}: kernel_size")
@@ -254,10 +261,16 @@ def max_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
 
 def max_pool1d(x: Tensor, kernel_size, stride=None) -> Tensor:
     """Max pooling over the last axis of (N, C, L): max_pool2d with a window one row high."""
+    tensors_only("max_pool1d", x=x)
     if x.ndim != 3:
         raise ValueError(f"max_pool1d: expected input (N, C, L), got shape {x.shape}")
     kernel = _single(kernel_size, "max_pool1d: kernel_size")
     stride = kernel if stride is None else _single(stride, "max_pool1d: stride")
+    if kernel < 1 or stride < 1 or kernel > x.shape[2]:  # checked here, so the error names max_pool1d
+        raise ValueError(
+            f"max_pool1d: need 1 <= kernel_size <= the input length {x.shape[2]} and stride >= 1, "
+            f"got kernel_size={kernel}, stride={stride}"
+        )
     out = max_pool2d(x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]), (1, kernel), (1, stride))
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
 
@@ -265,8 +278,11 @@ def max_pool1d(x: Tensor, kernel_size, stride=None) -> Tensor:
 def avg_pool2d(x: Tensor, kernel_size, stride=None) -> Tensor:
     """Average pooling, NCHW: y[n, c, p, q] = (1/(kh·kw)) Σ_{i,j} x[n, c, p·sh + i, q·sw + j].
 
-    Backward: each output spreads g/(kh·kw) evenly over its window."""
+    Backward: each output spreads g/(kh·kw) evenly over its window. Integer or boolean input
+    is averaged in the default floating dtype (the mean of 1 and 2 is 1.5)."""
     offsets, stride, out_hw = _pool_geometry("avg_pool2d", x, kernel_size, stride)
+    if x.dtype.kind != "f":
+        x = Tensor(x.data, dtype=get_default_dtype())
     xp = get_array_module(x.data)
     share = 1.0 / len(offsets)
     out = None

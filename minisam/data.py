@@ -87,7 +87,7 @@ def _load_npz(filename: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def _validation_count(validation, n_train: int) -> int:
     """``validation`` as a number of examples: an int count or a float fraction of train."""
-    if isinstance(validation, bool):
+    if isinstance(validation, bool) or not isinstance(validation, (int, np.integer, float, np.floating)):
         raise TypeError(f"validation must be an int count or a float fraction, got {validation!r}")
     if isinstance(validation, (int, np.integer)):
         count = int(validation)
@@ -216,6 +216,12 @@ class DataLoader:
             raise ValueError(
                 "DataLoader: x and y hold no examples; an epoch over them would train on nothing"
             )
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise ValueError(
+                "DataLoader: inputs x hold NaN or infinite values; every batch would give a NaN loss"
+            )
+        if int(y.min()) < 0 or int(y.max()) > np.iinfo(np.int64).max:
+            raise ValueError(f"labels y must be class indices >= 0, got values from {y.min()} to {y.max()}")
         self.x, self.y = x, y.astype(np.int64)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self._device = None  # (backend name, x on device, y on device)
@@ -275,6 +281,8 @@ def spirals(n: int = 300, classes: int = 3, noise: float = 0.2):
     standard deviation of the angular jitter. Returns ``(x (n, 2) float32, y (n,) int64)``.
     """
     n, classes = checks.count("spirals", "n", n, 1), checks.count("spirals", "classes", classes, 2)
+    if classes > n:  # an arm without points would be a class without examples
+        raise checks.ArgumentError(f"spirals: classes must be <= n, got classes={classes} for n={n} points")
     noise = checks.number("spirals", "noise", noise, 0.0)
     gen = rng.generator()
     xs, ys = [], []
@@ -290,14 +298,16 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
     """Isotropic Gaussian clusters, one class per centre, ``n`` points in all.
 
     ``centers`` is a number of clusters (their centres drawn uniformly from [-5, 5]^dim)
-    or an array ``(k, dim)`` of centres. Returns ``(x (n, dim) float32, y (n,) int64)``.
+    or an array ``(k, dim)`` of centres; either way at most ``n`` (a cluster gets at least one
+    point). An array of centres sets the dimension: ``dim``, if not left at 2, must agree with it.
+    Returns ``(x (n, dim) float32, y (n,) int64)``.
     """
     n = checks.count("gaussian_blobs", "n", n, 1)
     std = checks.number("gaussian_blobs", "std", std, 0.0)
     dim = checks.count("gaussian_blobs", "dim", dim, 1)
     gen = rng.generator()
     if isinstance(centers, (int, np.integer)):  # a count (bool is refused by checks.count)
-        k = checks.count("gaussian_blobs", "centers", centers, 1)
+        k = checks.count("gaussian_blobs", "centers", centers, 1, n)
         centers = gen.uniform(-5.0, 5.0, size=(k, dim))
     centers = np.asarray(backend.to_host(_raw(centers)))
     if centers.dtype.kind not in "fiu" or centers.ndim != 2 or centers.size == 0:
@@ -307,6 +317,11 @@ def gaussian_blobs(n: int = 300, centers=3, std: float = 1.0, dim: int = 2):
         )
     if not np.isfinite(centers).all():
         raise checks.ArgumentError("gaussian_blobs: centers must be finite, got NaN or infinite entries")
+    if len(centers) > n or dim not in (2, centers.shape[1]):
+        raise checks.ArgumentError(
+            f"gaussian_blobs: centers must hold at most n={n} centres of dimension dim={dim} "
+            f"(or any dimension with dim left at 2), got {len(centers)} of dimension {centers.shape[1]}"
+        )
     centers = centers.astype(np.float64)
     sizes = _split_evenly(n, len(centers))
     dim = centers.shape[1]

@@ -21,7 +21,8 @@ from __future__ import annotations
 from . import backend, checks, rng
 from .backend import get_array_module
 from .convolution import avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
-from .tensor import Tensor, _result, _torch_names
+from .tensor import Tensor, _result, _torch_names, get_default_dtype
+from .tensor_data import operand, tensors_only
 
 __all__ = [
     "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "mse_loss",
@@ -42,17 +43,20 @@ def _last_axis_unless(op, axis, dim) -> int:
 
 def relu(x: Tensor) -> Tensor:
     """relu(x) = max(x, 0); d/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)."""
+    tensors_only("relu", x=x)
     return x.relu()
 
 
 def tanh(x: Tensor) -> Tensor:
     """tanh(x); d/dx = 1 - tanh(x)²."""
+    tensors_only("tanh", x=x)
     return x.tanh()
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu(x) = x where x > 0, else negative_slope·x; d/dx = 1 or negative_slope
     (negative_slope at the kink, as PyTorch)."""
+    tensors_only("leaky_relu", x=x)
     slope = checks.number("leaky_relu", "negative_slope", negative_slope)
     passes = x.data > 0
     xp = get_array_module(x.data)
@@ -67,10 +71,13 @@ def sigmoid(x: Tensor) -> Tensor:
     """σ(x) = 1 / (1 + e^-x); d/dx = σ(x)(1 - σ(x)).
 
     With e = e^-|x| (never overflows): σ(x) = 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0,
-    the same function, accurate to the last bit at both ends (σ(−40) ≈ 4.2e-18, not 0)."""
+    the same function, accurate to the last bit at both ends (σ(−40) ≈ 4.2e-18, not 0).
+    Integer or boolean input gives the default floating dtype (σ(0) = 0.5, not 0)."""
+    tensors_only("sigmoid", x=x)
     xp = get_array_module(x.data)
     e = xp.exp(-xp.abs(x.data))
-    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e)).astype(x.data.dtype, copy=False)
+    dtype = x.dtype if x.dtype.kind == "f" else get_default_dtype()
+    out = xp.where(x.data >= 0, 1 / (1 + e), e / (1 + e)).astype(dtype, copy=False)
 
     def backward(g):
         return (g * out * (1 - out),)
@@ -87,6 +94,7 @@ def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Te
 
         dL/dx = y ⊙ (g - Σ_j g_j y_j)
     """
+    tensors_only("softmax", x=x)
     axis = _last_axis_unless("softmax", axis, dim)
     xp = get_array_module(x.data)
     exps = xp.exp(x.data - x.data.max(axis=axis, keepdims=True))
@@ -107,6 +115,7 @@ def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -
 
         dL/dx = g - softmax(x) · Σ_j g_j
     """
+    tensors_only("log_softmax", x=x)
     axis = _last_axis_unless("log_softmax", axis, dim)
     xp = get_array_module(x.data)
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
@@ -162,8 +171,14 @@ def cross_entropy(logits: Tensor, targets) -> Tensor:
 
         dL/dz_n = (softmax(z_n) - onehot(t_n)) / N
     """
+    tensors_only("cross_entropy", logits=logits)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got shape {logits.shape}")
+    if logits.shape[0] == 0:
+        raise ValueError(
+            f"cross_entropy: the batch is empty (logits of shape {logits.shape}); "
+            "the mean loss over no examples is not a number"
+        )
     labels = _class_labels(targets, logits)
     xp = get_array_module(logits.data)
     batch = logits.shape[0]
@@ -189,12 +204,17 @@ def mse_loss(pred: Tensor, target) -> Tensor:
 
     ``target`` may be a Tensor (it then receives the opposite gradient) or an array; it
     must have the shape of ``pred`` (PyTorch only warns about broadcasting here, which has
-    hidden many bugs).
+    hidden many bugs), and they may not be empty (the mean of no values is not a number).
     """
-    if not isinstance(target, Tensor):
-        target = Tensor(target, dtype=pred.dtype)  # a constant, in pred's dtype
+    tensors_only("mse_loss", pred=pred)
+    if not isinstance(target, Tensor):  # a constant, in pred's dtype
+        target = Tensor._leaf(operand("mse_loss", "target", pred.data, target))
     if target.shape != pred.shape:
         raise ValueError(f"mse_loss: pred has shape {pred.shape} but target has shape {target.shape}")
+    if pred.size == 0:
+        raise ValueError(
+            f"mse_loss: pred and target are empty (shape {pred.shape}); their mean is not a number"
+        )
     diff = pred.data - target.data
     loss = (diff * diff).mean()
 
@@ -218,6 +238,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Integer or boolean input (raw pixel values, one-hot features) is computed in the
     weight's dtype, so a float32 layer gives float32 output whatever it is fed.
     """
+    tensors_only("linear", x=x, weight=weight, bias=bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must have shape (out, in), got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -253,10 +274,16 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _channel_vector(name, value, channels):
-    """A per-channel array (running stats) as a raw array of shape (C,), or None."""
+    """A per-channel array (running stats) as a raw array of shape (C,), or None. It is updated in
+    place, so it must already be a floating-point array (a list or an integer array could not be)."""
     if value is None:
         return None
     array = value.data if isinstance(value, Tensor) else value
+    if getattr(getattr(array, "dtype", None), "kind", None) != "f" or not hasattr(array, "shape"):
+        raise checks.ArgumentError(
+            f"batch_norm: {name} must be a floating-point array of shape ({channels},) or None, got "
+            f"{type(array).__name__}" + (f" of dtype {array.dtype}" if hasattr(array, "dtype") else "")
+        )
     if array.shape != (channels,):
         raise ValueError(f"batch_norm: {name} must have shape ({channels},), got {array.shape}")
     return array
@@ -287,12 +314,18 @@ def batch_norm(
 
     ``update_stats=False`` normalises by the batch but leaves the running statistics
     alone: SAM's ascent and probe passes must not count as extra batches. In eval mode
-    (``training=False``) μ and σ² are the running statistics.
+    (``training=False``) μ and σ² are the running statistics. Integer or boolean input is
+    normalised in the running statistics' dtype (else the weight's, else the default).
 
     Backward in training, where μ and σ² depend on x too (g = dL/dy, means per channel):
 
         dL/dx = (γ / sqrt(σ² + eps)) · (g - mean(g) - x̂ · mean(g x̂))
     """
+    tensors_only("batch_norm", x=x, weight=weight, bias=bias)
+    momentum = checks.number("batch_norm", "momentum", momentum, 0.0, 1.0)
+    eps = checks.number("batch_norm", "eps", eps, 0.0, above=True)
+    training = checks.flag("batch_norm", "training", training)
+    update_stats = checks.flag("batch_norm", "update_stats", update_stats)
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected input (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     channels = x.shape[1]
@@ -304,6 +337,9 @@ def batch_norm(
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and param.shape != (channels,):
             raise ValueError(f"batch_norm: {name} must have shape ({channels},), got {param.shape}")
+    if x.dtype.kind != "f":  # integer pixels: normalised as floats, never the statistics as integers
+        like = running_mean if running_mean is not None else weight
+        x = Tensor(x.data, dtype=get_default_dtype() if like is None else like.dtype)
     xp = get_array_module(x.data)
 
     if training:
@@ -364,10 +400,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     Scaling the kept units by 1/(1 - p) keeps E[y] = x, so evaluation (``training=False``,
     or p = 0) is simply the identity. The mask is drawn on the host from minisam's
     generator and then moved to x's device, so a seed gives the same mask on CPU and GPU.
+    Integer or boolean input is dropped in the default floating dtype (1/(1 − p) is no integer).
     """
+    tensors_only("dropout", x=x)
     p = checks.probability("dropout", "p", p, allow_one=True)
-    if not training or p == 0:
+    if not checks.flag("dropout", "training", training) or p == 0:
         return x
+    if x.dtype.kind != "f":
+        x = Tensor(x.data, dtype=get_default_dtype())
     xp = get_array_module(x.data)
     keep = rng.generator().random(x.shape) >= p  # on the host; a bool array, cheap to move
     scale = xp.asarray(0.0 if p == 1 else 1.0 / (1.0 - p), dtype=x.dtype)

@@ -50,6 +50,15 @@ def _checked_inputs(inputs) -> list:
             )
     if not any(x.requires_grad for x in inputs):
         raise ArgumentError("gradcheck: inputs has no Tensor with requires_grad=True: nothing to check")
+    if not any(x.requires_grad and x.size for x in inputs):
+        raise ArgumentError(
+            "gradcheck: inputs has nothing to check: each Tensor in it that requires a gradient is empty"
+        )
+    for n, x in enumerate(inputs):  # a difference of NaNs compares as a failure nobody could read
+        if x.dtype.kind == "f" and not np.isfinite(backend.to_host(x.data)).all():
+            raise ArgumentError(
+                f"gradcheck: inputs[{n}] holds NaN or infinite values; check at finite points"
+            )
     return list(inputs)
 
 
@@ -87,7 +96,13 @@ def gradcheck(fn, inputs, eps=1e-5, rtol=1e-6, atol=1e-9, seed=0) -> bool:
     try:
         for x in inputs:
             x.grad = None
-        _weighted_output(fn, inputs, weights).backward()
+        out = _weighted_output(fn, inputs, weights)
+        if not out.requires_grad:
+            raise ArgumentError(
+                "gradcheck: fn's output does not require a gradient (it does not depend on an input "
+                "with requires_grad=True, or it was computed under no_grad): there is no backward to check"
+            )
+        out.backward()
         analytical = [None if x.grad is None else backend.to_host(x.grad).copy() for x in inputs]
     finally:
         for x, g in zip(inputs, saved_grads, strict=True):

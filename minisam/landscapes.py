@@ -21,6 +21,10 @@ The interface (``Landscape``):
 - ``value(point)``, ``gradient(point)``, ``hessian(point)`` — host float64 helpers.
 - ``new_batch()`` — called by ``run_optimizer`` before every step; only the stochastic
   wrapper does anything there (it draws the step's "mini-batch").
+
+Every argument is checked where it comes in: points, centres, Hessians and eigenvalues must be
+finite real numbers (a string is not read as a number, NaN is not a Hessian), widths and
+finite-difference steps > 0, so a bad argument is an error that names it, never a NaN later.
 """
 
 from __future__ import annotations
@@ -29,8 +33,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import backend, rng
+from . import backend, checks, rng
 from .tensor import Tensor, no_grad
+
+
+def _finite(who: str, name: str, value, ndim: int | None = None) -> np.ndarray:
+    """``value`` as a float64 array of finite real numbers (of ``ndim`` dimensions), or an
+    ArgumentError naming ``name``; strings, booleans and complex numbers are not numbers here."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists and the like
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf" or (ndim is not None and array.ndim != ndim):
+        shape = "" if ndim is None else f" of {ndim} dimension{'s' if ndim != 1 else ''}"
+        raise checks.ArgumentError(f"{who}: {name} must be an array of real numbers{shape}, got {value!r}")
+    if not np.isfinite(array).all():
+        raise checks.ArgumentError(f"{who}: {name} must be finite, got {value!r}")
+    return array.astype(np.float64)
 
 
 class Minimum(NamedTuple):
@@ -69,21 +88,25 @@ class Landscape:
         return Tensor(backend.to_device(np.asarray(array), like.dtype), dtype=like.dtype)
 
     # ---- host helpers (float64, for tests, plots and analysis) -----------------------
+    def _point(self, point) -> np.ndarray:
+        return _finite(type(self).__name__, "point", point)
+
     def value(self, point) -> float:
         """L(point) as a Python float, computed in float64."""
         with no_grad():
-            return float(self.loss(Tensor(np.asarray(point, np.float64), dtype=np.float64)).item())
+            return float(self.loss(Tensor(self._point(point), dtype=np.float64)).item())
 
     def gradient(self, point) -> np.ndarray:
         """∇L(point) by reverse-mode autodiff, in float64."""
-        theta = Tensor(np.asarray(point, np.float64), requires_grad=True, dtype=np.float64)
+        theta = Tensor(self._point(point), requires_grad=True, dtype=np.float64)
         self.loss(theta).backward()
         return backend.to_host(theta.grad).astype(np.float64)
 
     def hessian(self, point, eps: float = 1e-5) -> np.ndarray:
         """∇²L(point) by central differences of exact gradients, symmetrised:
         column j is (∇L(θ + ε e_j) − ∇L(θ − ε e_j)) / 2ε, error O(ε²)."""
-        point = np.asarray(point, np.float64)
+        eps = checks.number(f"{type(self).__name__}.hessian", "eps", eps, 0.0, above=True)
+        point = self._point(point)
         columns = []
         for j in range(self.dim):
             step = np.zeros(self.dim)
@@ -102,7 +125,7 @@ class Landscape:
 
     def nearest_minimum(self, point, radius: float | None = None) -> str | None:
         """Name of the known minimum closest to ``point`` (None if farther than ``radius``)."""
-        point = np.asarray(point, np.float64)
+        point = self._point(point)
         distances = [np.linalg.norm(point - m.point) for m in self.minima]
         if not distances:
             return None
@@ -113,6 +136,7 @@ class Landscape:
         """X, Y, Z on ``bounds`` for a contour plot (2-D landscapes only)."""
         if self.dim != 2 or self.bounds is None:
             raise ValueError(f"{type(self).__name__}: grid() needs a 2-D landscape with bounds")
+        resolution = checks.count(f"{type(self).__name__}.grid", "resolution", resolution, 2)
         from .plots import grid_values
 
         return grid_values(self.value, self.bounds, resolution)
@@ -204,11 +228,21 @@ class SharpFlat2D(Landscape):
         bowl=0.05,
         bowl_center=(0.0, 0.0),
     ):
-        self.sharp_center = np.asarray(sharp_center, np.float64)
-        self.flat_center = np.asarray(flat_center, np.float64)
-        self.sharp_width, self.sharp_depth = float(sharp_width), float(sharp_depth)
-        self.flat_width, self.flat_depth = float(flat_width), float(flat_depth)
-        self.bowl, self.bowl_center = float(bowl), np.asarray(bowl_center, np.float64)
+        who, centres = "SharpFlat2D", {}
+        for name, centre in zip(
+            ("sharp_center", "flat_center", "bowl_center"),
+            (sharp_center, flat_center, bowl_center),
+            strict=True,
+        ):
+            centres[name] = _finite(who, name, centre, ndim=1)
+            if centres[name].shape != (2,):
+                raise checks.ArgumentError(f"{who}: {name} must be a point (x, y), got {centre!r}")
+        self.sharp_center, self.flat_center, self.bowl_center = centres.values()
+        self.sharp_width = checks.number(who, "sharp_width", sharp_width, 0.0, above=True)
+        self.flat_width = checks.number(who, "flat_width", flat_width, 0.0, above=True)
+        self.sharp_depth = checks.number(who, "sharp_depth", sharp_depth)
+        self.flat_depth = checks.number(who, "flat_depth", flat_depth)
+        self.bowl = checks.number(who, "bowl", bowl, 0.0)  # a negative bowl has no bottom
         self.minima = [
             Minimum("sharp", _refine_minimum(self, self.sharp_center)),
             Minimum("flat", _refine_minimum(self, self.flat_center)),
@@ -283,9 +317,9 @@ class GaussianBumps(Landscape):
     """
 
     def __init__(self, centers, heights, widths, bounds=None):
-        centers = np.atleast_2d(np.asarray(centers, np.float64))
-        heights = np.asarray(heights, np.float64).reshape(-1)
-        widths = np.asarray(widths, np.float64).reshape(-1)
+        centers = np.atleast_2d(_finite("GaussianBumps", "centers", centers))
+        heights = _finite("GaussianBumps", "heights", heights).reshape(-1)
+        widths = _finite("GaussianBumps", "widths", widths).reshape(-1)
         if not len(centers) == len(heights) == len(widths):
             raise ValueError(
                 f"GaussianBumps: need one height and one width per centre, got {len(centers)} centres, "
@@ -320,13 +354,13 @@ class Quadratic(Landscape):
     """
 
     def __init__(self, hessian, center=None):
-        h = np.asarray(hessian, np.float64)
-        if h.ndim != 2 or h.shape[0] != h.shape[1]:
-            raise ValueError(f"Quadratic: hessian must be a square matrix, got shape {h.shape}")
+        h = _finite("Quadratic", "hessian", hessian)
+        if h.ndim != 2 or h.shape[0] != h.shape[1] or h.size == 0:
+            raise ValueError(f"Quadratic: hessian must be a non-empty square matrix, got shape {h.shape}")
         if not np.allclose(h, h.T, rtol=1e-12, atol=1e-12):
             raise ValueError("Quadratic: hessian must be symmetric")
         self.H, self.dim = h, h.shape[0]
-        self.center = np.zeros(self.dim) if center is None else np.asarray(center, np.float64)
+        self.center = np.zeros(self.dim) if center is None else _finite("Quadratic", "center", center)
         if self.center.shape != (self.dim,):
             raise ValueError(f"Quadratic: center must have shape ({self.dim},), got {self.center.shape}")
         self.eigenvalues, self.eigenvectors = np.linalg.eigh(h)  # ascending
@@ -338,7 +372,8 @@ class Quadratic(Landscape):
     def from_eigenvalues(cls, eigenvalues, seed: int = 0, center=None) -> Quadratic:
         """H = Q diag(eigenvalues) Qᵀ, Q a random rotation from ``numpy.random.default_rng(seed)``
         (the Q of a QR factorisation of a Gaussian matrix, signs fixed: Haar-distributed)."""
-        eigenvalues = np.asarray(eigenvalues, np.float64)
+        eigenvalues = _finite("Quadratic.from_eigenvalues", "eigenvalues", eigenvalues)
+        seed = checks.count("Quadratic.from_eigenvalues", "seed", seed)
         if eigenvalues.ndim != 1 or len(eigenvalues) < 1:
             raise ValueError(
                 f"Quadratic.from_eigenvalues: need a 1-D list of eigenvalues, got {eigenvalues!r}"
@@ -387,8 +422,7 @@ class Stochastic(Landscape):
     def __init__(self, landscape: Landscape, noise_std: float, kind: str = "shift"):
         if not isinstance(landscape, Landscape):
             raise TypeError(f"Stochastic wraps a Landscape, got {type(landscape).__name__}")
-        if not isinstance(noise_std, (int, float)) or not noise_std >= 0:
-            raise ValueError(f"noise_std must be a number >= 0, got {noise_std!r}")
+        noise_std = checks.number("Stochastic", "noise_std", noise_std, 0.0)
         if kind not in self.KINDS:
             raise ValueError(f"unknown noise kind {kind!r}; expected one of {', '.join(self.KINDS)}")
         self.base, self.noise_std, self.kind = landscape, float(noise_std), kind
@@ -417,7 +451,15 @@ def run_optimizer(landscape: Landscape, make_optimizer, start, steps: int, dtype
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    start = np.asarray(start, np.float64)
+    start = _finite("run_optimizer", "start", start)
+    try:
+        floating = None if dtype is None else np.dtype(dtype)
+    except TypeError:
+        floating = None
+    if floating is None or floating.kind != "f":
+        raise checks.ArgumentError(
+            f"run_optimizer: dtype must be a floating dtype such as np.float64, got {dtype!r}"
+        )
     if start.shape != (landscape.dim,):
         raise ValueError(f"start must have shape ({landscape.dim},) for this landscape, got {start.shape}")
     theta = Tensor(start.copy(), requires_grad=True, dtype=dtype)  # a copy: steps update θ in place

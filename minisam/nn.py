@@ -154,7 +154,10 @@ class Parameter(Tensor):
 
 def _uniform(shape, bound):
     """U(−bound, bound) drawn on the host from minisam's generator, moved to the backend."""
-    host = rng.generator().uniform(-bound, bound, size=shape).astype(get_default_dtype())
+    try:
+        host = rng.generator().uniform(-bound, bound, size=shape).astype(get_default_dtype())
+    except (MemoryError, ValueError) as err:  # NumPy's "array is too big" does not say which
+        raise MemoryError(f"cannot allocate a parameter of shape {shape}: {err}") from None
     return Parameter(backend.to_device(host))
 
 
@@ -234,7 +237,14 @@ class Module:
 
     def register_buffer(self, name: str, array) -> None:
         """A piece of state that is saved in ``state_dict`` but not trained (a raw
-        backend array, e.g. BatchNorm's running mean)."""
+        backend array, e.g. BatchNorm's running mean), updated in place, so an array it must be."""
+        who = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str) or not name or "." in name:
+            raise checks.ArgumentError(f"{who}: name must be a non-empty string without '.', got {name!r}")
+        if not (isinstance(array, np.ndarray) or type(array).__module__.startswith("cupy")):
+            raise checks.ArgumentError(
+                f"{who}: the buffer {name!r} must be a NumPy or CuPy array, got {type(array).__name__}"
+            )
         self.__dict__.pop(name, None)
         self._buffers[name] = array
 

@@ -29,6 +29,18 @@ def generator() -> np.random.Generator:
     return _generator
 
 
+def saved():
+    """The stream as it is now, cheaply, for ``restore`` to put back after a step that failed
+    (the generator itself too: the failed code may have called manual_seed)."""
+    return _generator, _generator.bit_generator.state
+
+
+def restore(state) -> None:
+    """Put back a stream kept by ``saved``."""
+    global _generator
+    _generator, _generator.bit_generator.state = state[0], state[1]
+
+
 def get_rng_state() -> np.ndarray:
     """The generator's state as six uint64 words, so it fits a plain ``.npz`` checkpoint."""
     state = _generator.bit_generator.state

@@ -34,6 +34,7 @@ from .tensor import Tensor
 FORMAT = "minisam-checkpoint-1"
 _MARKER = "__minisam__"
 _CONTAINERS = {"dict": dict, "list": list, "tuple": tuple}
+_MAX_NAME = 65535 - len(".npy")  # the zip format stores a name's length in 16 bits
 
 
 class CheckpointError(ValueError):
@@ -137,11 +138,22 @@ def save(obj, path) -> None:
     place, so an interrupted save never destroys the previous checkpoint; a failed save
     leaves nothing behind."""
     path = _file_path("ms.save", path)
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        raise ArgumentError(
+            f"ms.save: {path!r} exists and is not a regular file (a pipe or a device); not replacing it"
+        )
     entries = {_MARKER: np.array(FORMAT)}
     try:
         _flatten(obj, "", entries)  # every refusal happens here, before a file is touched
     except RecursionError:
         raise ArgumentError("ms.save: obj is nested too deeply to store (Python's recursion limit)") from None
+    for name in entries:  # a zip entry's name ("<tag>:<path>.npy") holds at most 65535 bytes
+        if len(name.encode("utf-8")) > _MAX_NAME:
+            key = name.partition(":")[2]
+            raise ArgumentError(
+                f"ms.save: the key path {key[:40]!r}... is too long to store ({len(key)} characters; "
+                f"a checkpoint entry name holds at most {_MAX_NAME} bytes)"
+            )
     partial = f"{path}.partial"
     try:
         with open(partial, "wb") as file:  # a file object: np.savez would otherwise append ".npz"
@@ -235,6 +247,10 @@ def load(path):
         raise FileNotFoundError(f"ms.load: no such file: {path!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"ms.load: {path!r} is a directory, not a checkpoint file")
+    if not os.path.isfile(path):  # reading a pipe would wait for a writer forever
+        raise CheckpointError(
+            f"ms.load: {path!r} is not a regular file (a pipe or a device), not a checkpoint"
+        )
     with open(path, "rb") as file:
         magic = file.read(4)
     if magic != b"PK\x03\x04":  # every .npz is a zip archive, and zips start with "PK"

@@ -25,8 +25,9 @@ import numpy as np
 from . import backend
 from .backend import get_array_module
 from .checks import ArgumentError
-from .tensor_data import TensorData, _matmul_mismatch, _shape, _torch_names, as_array
+from .tensor_data import TensorData, _matmul_mismatch, _shape, _torch_names, as_array, operand, tensor_list
 from .tensor_data import get_default_dtype as get_default_dtype  # nn.py reads it from here
+from .tensor_data import operand_tensor as _operand
 
 _grad_enabled = True
 
@@ -47,6 +48,11 @@ class no_grad:
         _grad_enabled = self._previous
 
     def __call__(self, fn):
+        if not callable(fn):
+            raise ArgumentError(
+                f"no_grad: decorates a function, got {fn!r} (use `with no_grad():` for a block)"
+            )
+
         @functools.wraps(fn)
         def without_grad(*args, **kwargs):
             with no_grad():  # a fresh one per call, so recursion restores correctly
@@ -80,24 +86,13 @@ def _result(data, parents, backward, op):
     return out
 
 
-def _operand(op, a, other):
-    """The second operand of an element-wise op as a Tensor, checked to broadcast with ``a``."""
-    b = a._lift(other)
-    if a.shape != b.shape and b.ndim and a.ndim:
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
-    return b
-
-
 def _comparison(test):
     """An element-wise comparison operator (a == b, a < b, ...): a boolean Tensor, no gradient."""
 
     def compare(self, other):
         if other is None or isinstance(other, str):
             return NotImplemented  # t == None, t == "x": Python falls back to identity (False)
-        return Tensor._leaf(test(self.data, self._lift(other).data))
+        return Tensor._leaf(test(self.data, self._lift(other, test.__name__).data))
 
     return compare
 
@@ -124,12 +119,11 @@ class Tensor(TensorData):
     def _leaf(data):  # a constant: no inputs, so it never requires a gradient
         return _result(data, (), None, "")
 
-    def _lift(self, other) -> Tensor:
+    def _lift(self, other, op="") -> Tensor:
         """``other`` as a Tensor: numbers and arrays become constants of our dtype (if floating)."""
         if isinstance(other, Tensor):
             return other
-        dtype = self.dtype if self.dtype.kind == "f" else None
-        return Tensor._leaf(get_array_module(self.data).asarray(other, dtype=dtype))
+        return Tensor._leaf(operand(op, "the other operand", self.data, other))
 
     # ---- backward ------------------------------------------------------------------
     def backward(self, grad=None) -> None:
@@ -148,7 +142,7 @@ class Tensor(TensorData):
                 )
             grad = xp.ones_like(self.data)
         else:
-            grad = xp.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
+            grad = operand("backward()", "grad", self.data, grad.data if isinstance(grad, Tensor) else grad)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape}, expected {self.shape}")
 
@@ -251,13 +245,13 @@ class Tensor(TensorData):
     __rmul__ = __mul__
 
     def __rsub__(self, other):
-        return self._lift(other) - self
+        return self._lift(other, "sub") - self
 
     def __rtruediv__(self, other):
-        return self._lift(other) / self
+        return self._lift(other, "div") / self
 
     def __matmul__(self, other):
-        a, b = self, self._lift(other)
+        a, b = self, self._lift(other, "matmul")
         try:
             data = a.data @ b.data
         except ValueError:
@@ -278,7 +272,7 @@ class Tensor(TensorData):
         return _result(data, (a, b), backward, "matmul")
 
     def __rmatmul__(self, other):
-        return self._lift(other) @ self
+        return self._lift(other, "matmul") @ self
 
     # ---- reductions (PyTorch's dim=/keepdim= are accepted for axis=/keepdims=) ---------
     def _unreduce(self, g, axis, keepdims):
@@ -298,7 +292,10 @@ class Tensor(TensorData):
 
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         total = self.sum(*_torch_names("mean", axis, keepdims, dim, keepdim))
-        return total / (self.data.size // max(total.data.size, 1))
+        count = self.data.size // max(total.data.size, 1)
+        if count == 0 and total.data.size:  # 0/0: the mean of nothing is no number
+            raise ValueError(f"mean: no values to average over (a tensor of shape {self.shape})")
+        return total / count
 
     def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         """Maximum; the gradient is shared equally among tied maxima (like ``torch.amax``)."""
@@ -328,7 +325,7 @@ class Tensor(TensorData):
         return _result(a.data.reshape(_shape(shape)), (a,), backward, "reshape")
 
     def transpose(self, *axes):
-        axes = _shape(axes) or tuple(reversed(range(self.ndim)))
+        axes = _shape(axes, "transpose", None, "each axis") or tuple(reversed(range(self.ndim)))
         inverse = tuple(np.argsort(axes))
 
         def backward(g):
@@ -340,8 +337,10 @@ class Tensor(TensorData):
         a = self
         xp = get_array_module(a.data)
 
-        def as_index(i):  # Tensors and lists of indices become arrays on our device
-            return xp.asarray(i.data if isinstance(i, Tensor) else i) if isinstance(i, (Tensor, list)) else i
+        def as_index(i):  # Tensors and lists of indices become arrays on our device ([] indexes nothing)
+            if isinstance(i, Tensor):
+                return xp.asarray(i.data)
+            return xp.asarray(i, dtype=None if i else np.intp) if isinstance(i, list) else i
 
         index = tuple(map(as_index, index)) if isinstance(index, tuple) else as_index(index)
         items = index if isinstance(index, tuple) else (index,)
@@ -359,7 +358,7 @@ class Tensor(TensorData):
 
     # ---- element-wise functions ----------------------------------------------------
     def exp(self):
-        out = get_array_module(self.data).exp(self.data)
+        out = get_array_module(self.data).exp(self._floating)
 
         def backward(g):
             return (g * out,)
@@ -367,7 +366,7 @@ class Tensor(TensorData):
         return _result(out, (self,), backward, "exp")
 
     def log(self):
-        x = self.data
+        x = self._floating
 
         def backward(g):
             return (g / x,)
@@ -375,7 +374,7 @@ class Tensor(TensorData):
         return _result(get_array_module(x).log(x), (self,), backward, "log")
 
     def tanh(self):
-        out = get_array_module(self.data).tanh(self.data)
+        out = get_array_module(self.data).tanh(self._floating)
 
         def backward(g):
             return (g * (1 - out * out),)
@@ -409,19 +408,9 @@ def maximum(a: Tensor, b) -> Tensor:
     return _result(get_array_module(a.data).maximum(a.data, b.data), (a, b), backward, "maximum")
 
 
-def _tensor_list(op, tensors) -> list:
-    tensors = list(tensors)
-    if not tensors:
-        raise ArgumentError(f"{op}: tensors must be a non-empty sequence of Tensors, got an empty one")
-    for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
-            raise ArgumentError(f"{op}: tensors[{i}] must be a Tensor, got {type(t).__name__}")
-    return tensors
-
-
 def cat(tensors, axis=0) -> Tensor:
     """Concatenate along an existing axis."""
-    tensors = _tensor_list("cat", tensors)
+    tensors = tensor_list("cat", tensors, axis)
     xp = get_array_module(tensors[0].data)
     try:
         data = xp.concatenate([t.data for t in tensors], axis=axis)
@@ -437,7 +426,7 @@ def cat(tensors, axis=0) -> Tensor:
 
 def stack(tensors, axis=0) -> Tensor:
     """Stack along a new axis."""
-    tensors = _tensor_list("stack", tensors)
+    tensors = tensor_list("stack", tensors, axis)
     xp = get_array_module(tensors[0].data)
     try:
         data = xp.stack([t.data for t in tensors], axis=axis)

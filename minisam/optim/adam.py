@@ -46,13 +46,14 @@ class Adam(Optimizer):
         return {
             "_lr": checks.number(who, "lr", lr, 0.0),
             "betas": tuple(checks.probability(who, f"betas[{i}]", b) for i, b in enumerate(betas)),
-            "eps": checks.number(who, "eps", eps, 0.0),
+            "eps": checks.number(who, "eps", eps, 0.0, above=True),  # 0 would give 0/0 for a zero gradient
             "weight_decay": checks.number(who, "weight_decay", weight_decay, 0.0),
             "amsgrad": checks.flag(who, "amsgrad", amsgrad),
         }
 
     def step(self, closure=None):
         loss = None if closure is None else self._loss_and_gradients(closure)
+        self._check_gradients()
         with no_grad():
             for i, p in enumerate(self.params):
                 if p.grad is not None:
@@ -100,7 +101,10 @@ class Adam(Optimizer):
         if not isinstance(steps, (list, tuple)) or len(steps) != len(self.params):
             raise checks.ArgumentError(f"{who}.load_state_dict: steps must hold one count per parameter")
         steps = [checks.count(who, f"steps[{i}]", s) for i, s in enumerate(steps)]
-        moments = {name: buffers_like(self.params, state[name], who, name) for name in self._STATE}
+        moments = {
+            name: buffers_like(self.params, state[name], who, name, nonnegative=name != "exp_avg")
+            for name in self._STATE
+        }
         self.__dict__.update(settings)
         self.steps = steps
         self.__dict__.update(moments)

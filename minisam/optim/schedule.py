@@ -39,11 +39,20 @@ class LRScheduler:
         self.optimizer.lr = self.get_lr()
 
     def get_lr(self) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define get_lr(); use StepLR or CosineAnnealingLR, "
+            "or a subclass of LRScheduler that defines it"
+        )
 
     def step(self) -> None:
+        """One step of the schedule; if the new lr is refused (a gamma > 1 can overflow it to
+        inf), the error says so and the step count stays where it was."""
         self.last_epoch += 1
-        self.optimizer.lr = self.get_lr()
+        try:
+            self.optimizer.lr = self.get_lr()
+        except BaseException:
+            self.last_epoch -= 1
+            raise
 
     def get_last_lr(self) -> float:
         return self.optimizer.lr
@@ -83,7 +92,11 @@ class StepLR(LRScheduler):
         }
 
     def get_lr(self) -> float:
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+        try:
+            factor = self.gamma ** (self.last_epoch // self.step_size)
+        except OverflowError:  # a gamma > 1 grows without bound; the optimizer refuses an infinite lr
+            factor = math.inf
+        return self.base_lr * factor
 
 
 class CosineAnnealingLR(LRScheduler):

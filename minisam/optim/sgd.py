@@ -10,11 +10,18 @@ itself as often as its algorithm needs a gradient, and returns the loss at the c
 (unperturbed) parameters -- so one training loop serves SGD, SAM and XSAM alike. A closure
 that calls backward itself would add its gradient twice; it is refused
 (``minisam.vector.loss_and_gradients``).
+
+A step that raises changes nothing: if the closure fails half-way (or returns something that is
+not the loss), the gradients, BatchNorm's running statistics and the random stream are put back as
+they were, and a step refuses gradients that are not arrays of their parameter's shape before
+it updates anything (NumPy would broadcast a gradient of shape (1,) over a whole weight).
 """
 
 from __future__ import annotations
 
-from .. import backend, checks, nn, vector
+import numpy as np
+
+from .. import backend, checks, nn, rng, vector
 from ..tensor import Tensor, no_grad
 
 
@@ -29,29 +36,81 @@ def check_state_keys(state, expected, who: str, optional=()) -> None:
         raise KeyError(f"{who}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
 
 
-def buffers_like(params, buffers, who: str, name: str) -> list:
+def buffers_like(params, buffers, who: str, name: str, nonnegative: bool = False) -> list:
     """A checkpoint's per-parameter arrays (``None`` for "not started yet"), checked against
-    the parameters' shapes and moved to their device and dtype."""
+    the parameters (shape, real and finite values that their dtype can hold, and >= 0 where
+    ``nonnegative``: a mean of squares) and moved to their device and dtype."""
     if not isinstance(buffers, (list, tuple)) or len(buffers) != len(params):
         length = len(buffers) if isinstance(buffers, (list, tuple)) else "?"
         raise checks.ArgumentError(
             f"{who}.load_state_dict: {name} must be a list of {len(params)} entries (one per "
             f"parameter), got {type(buffers).__name__} of length {length}"
         )
-    for i, (b, p) in enumerate(zip(buffers, params, strict=True)):
-        if b is not None and tuple(getattr(b, "shape", ())) != p.shape:
-            raise checks.ArgumentError(
-                f"{who}.load_state_dict: {name}[{i}] has shape {getattr(b, 'shape', None)}, "
-                f"parameter {i} has shape {p.shape}"
-            )
     return [
-        None if b is None else backend.to_device(b, p.dtype).copy()
-        for b, p in zip(buffers, params, strict=True)
+        None if b is None else _state_array(f"{who}.load_state_dict: {name}[{i}]", b, p, nonnegative)
+        for i, (b, p) in enumerate(zip(buffers, params, strict=True))
     ]
+
+
+def _state_array(where: str, value, p, nonnegative: bool):
+    """One per-parameter array of a checkpoint, checked, on ``p``'s device in ``p``'s dtype."""
+    try:
+        array = np.asarray(backend.to_host(value.data if isinstance(value, Tensor) else value))
+    except (TypeError, ValueError):  # ragged lists and the like
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        what = f"{type(value).__name__} of dtype {array.dtype}"
+        raise checks.ArgumentError(f"{where} must be an array of real numbers, got {what}")
+    if array.shape != p.shape:
+        raise checks.ArgumentError(f"{where} has shape {array.shape}, its parameter has shape {p.shape}")
+    with np.errstate(over="ignore"):  # an overflow is caught just below, by name
+        converted = array.astype(p.dtype)
+    if not np.isfinite(converted).all():
+        raise checks.ArgumentError(
+            f"{where} holds NaN or infinite values (or values too large for {p.dtype})"
+        )
+    if nonnegative and (converted < 0).any():
+        raise checks.ArgumentError(f"{where} holds negative values; a running mean of squares is >= 0")
+    return backend.to_device(converted)
 
 
 def host_copies(buffers) -> list:
     return [None if b is None else backend.to_host(b).copy() for b in buffers]
+
+
+class unchanged_on_error:
+    """Context manager: if the block raises, put back what a failed step may have changed before
+    it got to the update: every parameter's ``.grad``, BatchNorm's running statistics (and
+    counters) and the random stream (a Dropout mask drawn in a forward pass that then failed).
+    A class rather than a generator: it is entered on every step, and this is the cheaper one."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def __enter__(self):
+        self.grads, self.stream = [p.grad for p in self.params], rng.saved()
+        self.stats = nn.restore_batchnorm_stats_on_error()
+        self.stats.__enter__()
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        self.stats.__exit__(exc_type, *exc)
+        if exc_type is not None:
+            for p, g in zip(self.params, self.grads, strict=True):
+                p.grad = g
+            rng.restore(self.stream)
+        return False
+
+
+def _on_the_graph(loss, who: str):
+    """The closure's loss, refused by name if it cannot have a gradient (backward would say only
+    that "this tensor" does not require one)."""
+    if isinstance(loss, Tensor) and loss.size == 1 and not loss.requires_grad:
+        raise RuntimeError(
+            f"{who}: the loss the closure returned does not depend on the parameters (it does not "
+            "require a gradient: computed from constants, or under no_grad), so there is nothing to step on"
+        )
+    return loss
 
 
 class Optimizer:
@@ -60,13 +119,26 @@ class Optimizer:
 
     def __init__(self, params):
         who = type(self).__name__
-        self.params = list(params)
+        try:  # a single Tensor is iterable too (by rows), which is never what was meant
+            self.params = None if isinstance(params, Tensor) else list(params)
+        except TypeError:
+            self.params = None
+        if self.params is None:
+            raise checks.ArgumentError(
+                f"{who}: params must be an iterable of parameters such as model.parameters() or [p], "
+                f"got {type(params).__name__}"
+            )
         if not self.params:
             raise checks.ArgumentError(f"{who}: got an empty parameter list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Tensor) or not p.requires_grad:
                 raise checks.ArgumentError(
                     f"{who}: parameter {i} must be a Tensor with requires_grad=True, got {type(p).__name__}"
+                )
+            if p._parents:  # its .grad is never filled in: the step would silently do nothing
+                raise checks.ArgumentError(
+                    f"{who}: parameter {i} must be a leaf Tensor (an nn.Parameter, or made with "
+                    "requires_grad=True), not the result of an operation"
                 )
         if len({id(p) for p in self.params}) != len(self.params):
             raise checks.ArgumentError(f"{who}: a parameter appears more than once")
@@ -85,10 +157,31 @@ class Optimizer:
             p.grad = None
 
     def _loss_and_gradients(self, closure) -> Tensor:
-        """One forward+backward pass; on an error BatchNorm's statistics are put back."""
-        with nn.restore_batchnorm_stats_on_error():
-            loss, _ = vector.loss_and_gradients(closure, self.params, f"{type(self).__name__}.step")
+        """One forward+backward pass; on an error nothing it touched stays changed."""
+        who = f"{type(self).__name__}.step"
+        if not callable(closure):
+            raise checks.ArgumentError(
+                f"{who}: closure must be a function that returns the loss, got {closure!r}"
+            )
+        with unchanged_on_error(self.params):
+            loss, _ = vector.loss_and_gradients(lambda: _on_the_graph(closure(), who), self.params, who)
         return loss
+
+    def _check_gradients(self) -> None:
+        """Refuse, before anything changes, a gradient that is not a floating-point array of its
+        parameter's shape (a list, a Tensor, integers, a shape NumPy would broadcast)."""
+        for i, p in enumerate(self.params):
+            g, data = p.grad, p.data
+            if g is None or (type(g) is type(data) and g.shape == data.shape and g.dtype.kind == "f"):
+                continue  # the common case, first: this runs on every step
+            if not (isinstance(g, type(data)) and g.dtype.kind == "f" and g.shape == data.shape):
+                what = f"{type(g).__name__}" + (
+                    f" of dtype {g.dtype} and shape {g.shape}" if hasattr(g, "dtype") else ""
+                )
+                raise checks.ArgumentError(
+                    f"{type(self).__name__}.step: parameter {i}'s grad must be a floating-point array of "
+                    f"shape {p.shape} (the parameter's) on its device, got {what}"
+                )
 
     def step(self, closure=None):
         raise NotImplementedError
@@ -138,6 +231,7 @@ class SGD(Optimizer):
 
     def step(self, closure=None):
         loss = None if closure is None else self._loss_and_gradients(closure)
+        self._check_gradients()
         with no_grad():
             for i, p in enumerate(self.params):
                 if p.grad is None:

@@ -21,6 +21,7 @@ from .probing import (
     loss_and_gradient_at,
     loss_at,
     random_direction,
+    stream_kept_on_error,
     theta_restored,
 )
 
@@ -38,7 +39,7 @@ def hessian_vector_product(closure, params, vector, eps: float | None = None) ->
     """
     who = "hessian_vector_product"
     params = checked_params(params, who)
-    direction = directions_like(vector, params, who, dtype=np.float64)
+    direction = directions_like(vector, params, who, dtype=np.float64, name="vector")
     step = HVP_STEP if eps is None else checks.number(who, "eps", eps, 0, above=True)
     length = norm(direction)
     if length == 0:
@@ -78,21 +79,22 @@ def top_hessian_eigenvalue(
     iters = checks.count(who, "iters", iters, 1)
     tol = checks.number(who, "tol", tol, 0)
     return_vector = checks.flag(who, "return_vector", return_vector)
-    vector = random_direction(params)
-    vector = scale(vector, 1.0 / (norm(vector) + EPS0))
-    eigenvalue = None
-    for _ in range(iters):
-        product = hessian_vector_product(closure, params, vector, eps)
-        estimate = dot(vector, product)  # the Rayleigh quotient, vᵀHv with ‖v‖ = 1
-        size = norm(product)
-        if size == 0:  # H v = 0: every direction tried is flat
-            eigenvalue = 0.0
-            break
-        vector = scale(product, 1.0 / size)
-        converged = eigenvalue is not None and abs(estimate - eigenvalue) <= tol * abs(estimate)
-        eigenvalue = estimate
-        if converged:
-            break
+    with stream_kept_on_error():  # a measurement that fails draws nothing
+        vector = random_direction(params)
+        vector = scale(vector, 1.0 / (norm(vector) + EPS0))
+        eigenvalue = None
+        for _ in range(iters):
+            product = hessian_vector_product(closure, params, vector, eps)
+            estimate = dot(vector, product)  # the Rayleigh quotient, vᵀHv with ‖v‖ = 1
+            size = norm(product)
+            if size == 0:  # H v = 0: every direction tried is flat
+                eigenvalue = 0.0
+                break
+            vector = scale(product, 1.0 / size)
+            converged = eigenvalue is not None and abs(estimate - eigenvalue) <= tol * abs(estimate)
+            eigenvalue = estimate
+            if converged:
+                break
     if return_vector:
         return eigenvalue, [backend.to_host(v).copy() for v in vector]
     return eigenvalue

@@ -113,7 +113,7 @@ def cosine_to_maximum(direction, best_eps) -> float:
     """
     if isinstance(best_eps, WorstCase):
         best_eps = best_eps.epsilon
-    a, b = _host_vector(direction), _host_vector(best_eps)
+    a, b = _host_vector(direction, "direction"), _host_vector(best_eps, "best_eps")
     if len(a) != len(b) or any(x.size != y.size for x, y in zip(a, b, strict=True)):
         raise ValueError(
             "cosine_to_maximum: direction and best_eps must hold matching arrays, got sizes "
@@ -123,9 +123,20 @@ def cosine_to_maximum(direction, best_eps) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + EPS0))
 
 
-def _host_vector(arrays) -> list:
-    """Arrays or Tensors, one per parameter, as flat float64 host arrays."""
-    return [
-        np.asarray(backend.to_host(x.data if isinstance(x, Tensor) else x), np.float64).ravel()
-        for x in arrays
-    ]
+def _host_vector(arrays, name: str) -> list:
+    """Arrays or Tensors, one per parameter, finite real numbers, as flat float64 host arrays."""
+    who = "cosine_to_maximum"
+    try:
+        arrays = [np.asarray(backend.to_host(x.data if isinstance(x, Tensor) else x)) for x in arrays]
+    except (TypeError, ValueError):  # not iterable, ragged, ...
+        arrays = [np.asarray(None)]
+    if not arrays:
+        raise checks.ArgumentError(f"{who}: {name} is empty; it must hold one array per parameter")
+    for i, x in enumerate(arrays):
+        if x.dtype.kind not in "iuf":
+            raise checks.ArgumentError(
+                f"{who}: {name}[{i}] must be an array of real numbers, got dtype {x.dtype}"
+            )
+        if not np.isfinite(x).all():
+            raise checks.ArgumentError(f"{who}: {name}[{i}] holds NaN or infinite values")
+    return [x.astype(np.float64).ravel() for x in arrays]

@@ -33,7 +33,7 @@ def loss_slice_1d(closure, params, direction, alphas) -> np.ndarray:
     who = "loss_slice_1d"
     params = checked_params(params, who)
     direction = directions_like(direction, params, who)
-    alphas = np.asarray(alphas, np.float64).ravel()
+    alphas = _grid(who, "alphas", alphas)
     values = np.empty(len(alphas))
     with theta_restored(params) as theta:
         for i, alpha in enumerate(alphas):
@@ -47,10 +47,9 @@ def loss_slice_2d(closure, params, d1, d2, alphas, betas) -> np.ndarray:
     ``plt.contour(*np.meshgrid(alphas, betas), Z)`` draws it (Li et al., NeurIPS 2018)."""
     who = "loss_slice_2d"
     params = checked_params(params, who)
-    d1 = directions_like(d1, params, f"{who} (d1)")
-    d2 = directions_like(d2, params, f"{who} (d2)")
-    alphas = np.asarray(alphas, np.float64).ravel()
-    betas = np.asarray(betas, np.float64).ravel()
+    d1 = directions_like(d1, params, who, name="d1")
+    d2 = directions_like(d2, params, who, name="d2")
+    alphas, betas = _grid(who, "alphas", alphas), _grid(who, "betas", betas)
     Z = np.empty((len(betas), len(alphas)))
     with theta_restored(params) as theta:
         for i, beta in enumerate(betas):
@@ -72,7 +71,7 @@ def filter_normalized_direction(params) -> list:
     (their "ignore biasbn" setting): this keeps slices comparable across networks whose
     weights differ in scale. Returns one backend array per parameter.
     """
-    params = list(params)
+    params = checked_params(params, "filter_normalized_direction")
     direction = []
     for d, p in zip(random_direction(params), params, strict=True):
         xp = get_array_module(p.data)
@@ -137,8 +136,8 @@ def circle_losses(closure, params, d1, d2, rho: float, num: int = 360):
     params = checked_params(params, who)
     rho = checks.number(who, "rho", rho, 0, above=True)
     num = checks.count(who, "num", num, 1)
-    d1 = directions_like(d1, params, f"{who} (d1)")
-    d2 = directions_like(d2, params, f"{who} (d2)")
+    d1 = directions_like(d1, params, who, name="d1")
+    d2 = directions_like(d2, params, who, name="d2")
     angles = np.linspace(0.0, 2 * np.pi, num, endpoint=False)
     losses = np.empty(num)
     with theta_restored(params) as theta:
@@ -147,6 +146,22 @@ def circle_losses(closure, params, d1, d2, rho: float, num: int = 360):
             set_data(params, add_scaled(theta, on_circle, rho))
             losses[k] = loss_at(closure, who)
     return angles, losses
+
+
+def _grid(who: str, name: str, values) -> np.ndarray:
+    """The steps of a slice (alphas, betas) as a flat float64 array of finite real numbers:
+    ``None`` would be read as NaN, ``True`` as 1.0 and a string as a number by NumPy."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):  # ragged lists and the like
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        raise checks.ArgumentError(
+            f"{who}: {name} must be real numbers (a list or an array), got {values!r:.60}"
+        )
+    if not np.isfinite(array).all():
+        raise checks.ArgumentError(f"{who}: {name} must be finite, got {values!r:.60}")
+    return array.astype(np.float64).ravel()
 
 
 def _host(arrays) -> list:
