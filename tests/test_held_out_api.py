@@ -1523,12 +1523,6 @@ def test_a_failed_closure_leaves_gradients_statistics_and_the_random_stream_as_t
 
 
 @pytest.mark.parametrize("call, expect", cases("sam-closure"))
-@pytest.mark.xfail(
-    strict=True,
-    reason="SAM.step and XSAM.step clear the gradients (and let Dropout draw) before a closure fails; "
-    "the fix is theirs to make: wrap the climb in optim.sgd.unchanged_on_error(self.params) "
-    "(minisam/optim/sam.py and xsam.py were out of bounds for this sweep)",
-)
 def test_a_failed_closure_in_sam_or_xsam_leaves_gradients_and_the_random_stream_as_they_were(
     held, call, expect
 ):

@@ -30,6 +30,7 @@ from .. import checks, nn, vector
 from ..backend import get_array_module
 from ..tensor import Tensor
 from .micro_batches import mean_diagnostics, mean_gradient, micro_batches
+from .sgd import unchanged_on_error
 from .wrapper import SharpnessAware, moved_to
 
 EPS0 = vector.EPS0  # ε₀, added to every norm that is divided by (kept importable from here)
@@ -147,7 +148,7 @@ class SAM(SharpnessAware):
     def step(self, closure=None, batch_size=None):
         self._check_closure(closure)
         parts = micro_batches(closure, self.m, batch_size)
-        with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
+        with unchanged_on_error(self.params):  # a failed step changes nothing (grads, BatchNorm, RNG)
             # 1–4. each (micro-)batch climbs from θ and comes back to it
             climbs = [
                 climb(

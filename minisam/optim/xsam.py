@@ -27,6 +27,7 @@ import math
 from .. import checks, nn, vector
 from ..tensor import no_grad
 from .sam import climb
+from .sgd import unchanged_on_error
 from .wrapper import SharpnessAware, moved_to
 
 SIN_PSI_MIN = 1e-8  # below this v₀ and v₁ are (anti)parallel and the arc is undefined
@@ -124,7 +125,7 @@ class XSAM(SharpnessAware):
 
     def step(self, closure=None):
         self._check_closure(closure)
-        with nn.restore_batchnorm_stats_on_error():  # a failed step leaves the statistics as they were
+        with unchanged_on_error(self.params):  # a failed step changes nothing (grads, BatchNorm, RNG)
             # 1. SAM's climb (plain): L(θ), the ascent point ϑ_k and g_k; the parameters hold θ again
             c = climb(self.params, closure, self.rho, self.steps, who="XSAM.step", new=self._kept)
             # 2. v₀ = (ϑ_k − θ)/‖ϑ_k − θ‖, v₁ = g_k/‖g_k‖ and the angle ψ between them
