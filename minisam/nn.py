@@ -32,7 +32,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import backend, rng
+from . import backend, checks, rng
 from . import functional as F
 from .tensor import Tensor, get_default_dtype
 
@@ -138,8 +138,6 @@ def _before_batchnorm_update(layer) -> None:
 
 
 # ---- Parameter and Module --------------------------------------------------------------
-# (imported here rather than at the top, which other branches are editing; move it up on merge)
-from . import checks  # noqa: E402
 
 
 class Parameter(Tensor):
