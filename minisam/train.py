@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ import minisam as ms
 import minisam.functional as F
 from minisam import checks, models, optim
 from minisam import data as datasets
+from minisam.vector import NonFiniteLoss
 
 OPTIMIZERS = ("sgd", "sam", "asam", "xsam")
 MODELS = ("mlp", "cnn1d", "cnn2d")
@@ -120,10 +120,6 @@ class RunResult:
     final: dict = field(default_factory=dict)
     model: object = None
     extensions: list = field(default_factory=list)  # resumed with more epochs: when and how
-
-
-class NonFiniteLoss(RuntimeError):
-    """The training loss became NaN or infinite."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -398,12 +394,14 @@ def train_one_epoch(model, loader, opt, scheduler, cfg: RunConfig, epoch: int) -
     model.train()
     losses = []
     for step, (inputs, targets) in enumerate(loader):
-        loss = opt.step(lambda: F.cross_entropy(model(inputs), targets)).item()
-        if not math.isfinite(loss):
+        try:  # the optimizers refuse a NaN or infinite loss (vector.loss_and_gradients)
+            loss = opt.step(lambda: F.cross_entropy(model(inputs), targets)).item()
+        except NonFiniteLoss as err:
             raise NonFiniteLoss(
-                f"the training loss became {loss} at epoch {epoch}, step {step} "
-                f"(lr {cfg.lr}, rho {cfg.rho}); try a smaller --lr or --rho"
-            )
+                f"the training loss became {err.value} at epoch {epoch}, step {step} "
+                f"(lr {cfg.lr}, rho {cfg.rho}); try a smaller --lr or --rho",
+                err.value,
+            ) from None
         losses.append(loss)
         if scheduler is not None:
             scheduler.step()

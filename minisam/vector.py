@@ -164,16 +164,35 @@ def _checked_loss(loss, who: str) -> Tensor:
     return loss
 
 
+class NonFiniteLoss(ValueError, RuntimeError):
+    """The loss became NaN or infinite (``value``): a step or a measurement on it would spread
+    NaN into everything it touches. A ValueError and a RuntimeError, so either catches it."""
+
+    def __init__(self, message: str, value: float):
+        super().__init__(message)
+        self.value = value
+
+
 def loss_and_gradients(closure, params, who: str):
     """One forward+backward pass at the current parameters.
 
-    Clears the gradients, calls ``closure()``, checks that it returned a scalar loss and did
-    not call ``backward`` itself (a gradient present before our own backward means it did,
-    and would be counted twice), backpropagates, and returns ``(loss, grads)``: the loss
-    detached, and each parameter's gradient (``None`` where the loss does not reach it)."""
+    Clears the gradients, calls ``closure()``, checks that it returned a finite scalar loss
+    and did not call ``backward`` itself (a gradient present before our own backward means
+    it did, and would be counted twice), backpropagates, and returns ``(loss, grads)``: the
+    loss detached, and each parameter's gradient (``None`` where the loss does not reach it).
+    A NaN or infinite loss raises ``NonFiniteLoss`` (the optimizers then put back whatever
+    the step had changed)."""
     for p in params:
         p.grad = None
     loss = _checked_loss(closure(), who)
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLoss(
+            f"{who}: the closure's loss is {value}, so nothing was changed (a NaN or infinite loss "
+            "spreads to every parameter a step touches; a smaller learning rate may help; look for "
+            "NaN or inf in the data and the model)",
+            value,
+        )
     if any(p.grad is not None for p in params):
         raise RuntimeError(
             f"{who}: the closure called backward itself. In minisam the closure only computes "

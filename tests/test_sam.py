@@ -351,6 +351,37 @@ def test_a_closure_that_calls_backward_itself_is_refused_and_changes_nothing(flo
     assert np.array_equal(theta.numpy(), start)
 
 
+NON_FINITE_CASES = [  # (optimizer, the call of the closure that returns a NaN or infinite loss)
+    ("sgd", 1), ("adam", 1), ("sam", 1), ("sam", 2), ("xsam", 1), ("xsam", 2), ("xsam", 3),
+]  # fmt: skip  # 1: the pass at θ; 2: at the ascent point ϑ₁; 3: XSAM's first probe
+MAKE = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+    "adam": lambda ps: optim.Adam(ps, lr=0.1),
+    "sam": lambda ps: optim.SAM(optim.SGD(ps, lr=0.1, momentum=0.9), rho=0.05),
+    "xsam": lambda ps: optim.XSAM(optim.SGD(ps, lr=0.1, momentum=0.9), rho=0.05, search_every=1),
+}
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("name, failing_call", NON_FINITE_CASES)
+def test_a_nan_or_infinite_loss_on_any_pass_is_refused_and_the_step_changes_nothing(name, failing_call, bad):
+    theta, _, loss = quadratic()
+    opt = MAKE[name]([theta])
+    opt.step(loss)  # a first, good step: momentum (Adam: moments) and gradients now exist
+    before = (theta.numpy(), theta.grad.copy(), opt.state_dict())
+    calls = []
+
+    def closure():
+        calls.append(1)
+        value = loss()
+        return value * bad if len(calls) == failing_call else value
+
+    with pytest.raises(ms.vector.NonFiniteLoss, match=f"is {bad}"):
+        opt.step(closure)
+    assert np.array_equal(theta.numpy(), before[0]) and np.array_equal(theta.grad, before[1])
+    assert_same_state(opt.state_dict(), before[2])
+
+
 @pytest.mark.parametrize("outer", [optim.SAM, optim.XSAM])
 @pytest.mark.parametrize("inner", [optim.SAM, optim.XSAM])
 def test_one_sam_family_optimizer_cannot_wrap_another(outer, inner):

@@ -78,6 +78,9 @@ def search_alpha(params, v0, v1, psi, rho_max, grid, closure, who="XSAM.step"):
         for alpha in grid:
             with moved_to(params, vector.add_scaled(theta, slerp(v0, v1, psi, alpha), rho_max)):
                 probe_losses.append((alpha, vector.loss_value(closure, who)))
+    bad = [(alpha, value) for alpha, value in probe_losses if not math.isfinite(value)]
+    if bad:  # max() of NaNs would pick an α at random
+        raise vector.NonFiniteLoss(f"{who}: the probe loss at α = {bad[0][0]} is {bad[0][1]}", bad[0][1])
     best = max(probe_losses, key=lambda probe: probe[1])  # max keeps the first of equal maxima
     return best[0], probe_losses
 
