@@ -639,8 +639,12 @@ def run_train(args) -> int:
     except OutputClosed as closed:
         closed.kept = _kept(run_dir, config, extending)
         raise
-    print("final: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in result.final.items()))
-    print(f"results in {run_dir}/")
+    try:
+        print("final: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in result.final.items()))
+        print(f"results in {run_dir}/", flush=True)
+    except OutputClosed as closed:
+        closed.kept = f"the run had finished: its results are in {run_dir}/"
+        raise
     return 0
 
 
@@ -696,8 +700,12 @@ def run_compare(args) -> int:
         except OutputClosed as closed:
             closed.kept = "compare keeps no checkpoints: run it again with its output kept"
             raise
-    print(comparison.format_table(summary["rows"], seeds))
-    print(f"results and figures in {run_dir}/")
+    try:
+        print(comparison.format_table(summary["rows"], seeds))
+        print(f"results and figures in {run_dir}/", flush=True)
+    except OutputClosed as closed:
+        closed.kept = f"the runs had finished: results and figures are in {run_dir}/"
+        raise
     return 0
 
 
@@ -853,8 +861,8 @@ def main(argv=None) -> int:
             if isinstance(closed.error, BrokenPipeError)
             else f"cannot be written ({closed.error.strerror or closed.error})"
         )
-        kept = f": {closed.kept}" if closed.kept else ""
-        print(f"{prog}: error: standard output {what} before the command had finished{kept}", file=sys.stderr)
+        then = f"; {closed.kept}" if closed.kept else ", so the command stopped"
+        print(f"{prog}: error: standard output {what}{then}", file=sys.stderr)
         return 1
     except Exception as err:
         if debug:
