@@ -1,4 +1,4 @@
-"""The command line: ``python -m minisam {demo,train,compare,bench} ...``.
+"""The command line: ``python -m minisam {demo,train,compare,reproduce,bench} ...``.
 
     python -m minisam demo                                  # the tour: landscape + MNIST-1D
     python -m minisam train --optimizer xsam --epochs 10
@@ -10,11 +10,15 @@ Everything the user typed is checked before any work starts, and an option that 
 apply to the chosen optimizer (``--alpha`` for SGD) is refused rather than ignored. Every
 failure is one line on stderr, ``python -m minisam <command>: error: <what, and what to
 do>``, with exit status 2 when the arguments were refused before any work and 1 when the
-work itself failed; Ctrl-C says which epoch was interrupted and how to resume (status
-130). ``MINISAM_DEBUG=1`` re-raises instead, with the full traceback.
+work itself failed; Ctrl-C (or SIGTERM) says which epoch was interrupted and how to resume
+(status 130, or 143 for SIGTERM). ``MINISAM_DEBUG=1`` re-raises instead, with the full traceback.
+A flag given twice is refused, and so is a malformed environment variable that minisam
+reads (``MINISAM_BACKEND``, ``MINISAM_DEBUG``, the thread variables below).
 
 The commands run with one BLAS thread (``minisam/threads.py``), unless you set
 ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``MINISAM_BLAS_THREADS``.
+``MINISAM_BACKEND`` (numpy or cupy) is the default of ``--backend`` for train and compare; demo
+and reproduce run on NumPy, as their stored results were made, and refuse another backend.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -30,6 +35,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from . import checks
+from .backend import BACKENDS
 from .train import CHECKPOINT, DATASETS, MODELS, OPTIMIZERS, RESUMABLE_CHANGES, SCHEDULES, RunConfig
 
 PROG = "python -m minisam"
@@ -50,8 +56,38 @@ class Refused(Exception):
     """The arguments were refused before any work started (exit status 2)."""
 
 
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a command; the message says what was saved and how to go on.
+    (Any other KeyboardInterrupt prints as "interrupted": Python may have wrapped one raised
+    inside a codec in a message of its own.)"""
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's "store", except that a flag given twice is refused: with argparse's own
+    rule (the last one wins) ``--epochs 5 ... --epochs 50`` would quietly drop a value."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_flags_given", set())
+        if self.dest in seen:
+            raise argparse.ArgumentError(
+                self,
+                f"given more than once ({getattr(namespace, self.dest)!r}, then {values!r}): give it once",
+            )
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its refusals on one line that says where to look."""
+    """argparse, with its refusals on one line that says where to look, and every option
+    (of every subcommand: they are made with this class too) given at most once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        # "-1e-9", "-inf", "-nan" are numbers (refused by the option's type, by name), not unknown
+        # flags: argparse's own pattern knows only "-1" and "-0.5", and said "expected one argument"
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -79,9 +115,19 @@ def _argument_type(convert, check, expected: str):
     return parse
 
 
+# "+ 0.0" turns a typed "-0" into 0.0, so that results.json never records a negative zero
 POSITIVE = _argument_type(float, lambda v: checks.number("", "value", v, 0, above=True), "a number")
-NON_NEGATIVE = _argument_type(float, lambda v: checks.number("", "value", v, 0), "a number")
-FRACTION = _argument_type(float, lambda v: checks.probability("", "value", v), "a number")
+NON_NEGATIVE = _argument_type(float, lambda v: checks.number("", "value", v, 0) + 0.0, "a number")
+
+
+def _below_one(value: float) -> float:
+    """A number in [0, 1), with that one message for every way to miss it (NaN, -1, 1, 1.5)."""
+    if not 0 <= value < 1:  # NaN fails every comparison
+        raise checks.ArgumentError(f"value must be a number in [0, 1), got {value!r}")
+    return value + 0.0
+
+
+FRACTION = _argument_type(float, _below_one, "a number")
 POSITIVE_INT = _argument_type(int, lambda v: checks.count("", "value", v, minimum=1), "a whole number")
 COUNT = _argument_type(int, lambda v: checks.count("", "value", v), "a whole number")
 
@@ -89,6 +135,14 @@ COUNT = _argument_type(int, lambda v: checks.count("", "value", v), "a whole num
 def one_of(options):
     """An argparse type for a name from ``options``, in any letter case."""
     return _argument_type(str, lambda v: checks.choice("", "value", v, options), "a name")
+
+
+def path_argument(text: str) -> Path:
+    """An argparse type for a file or folder: an empty name (``--out ""``, or an unset shell
+    variable) would mean the current folder, so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return Path(text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,7 +192,12 @@ def _add_run_arguments(parser, command: str) -> None:
             choices=OPTIMIZERS,
         )
     add(g, "--lr", f"learning rate (default {d.lr})", type=POSITIVE)
-    add(g, "--momentum", f"SGD momentum, for every optimizer (default {d.momentum})", type=NON_NEGATIVE)
+    add(
+        g,
+        "--momentum",
+        f"SGD momentum in [0, 1), for every optimizer (default {d.momentum})",
+        type=FRACTION,
+    )
     add(g, "--weight-decay", f"(default {d.weight_decay})", type=NON_NEGATIVE)
     add(
         g,
@@ -169,13 +228,22 @@ def _add_run_arguments(parser, command: str) -> None:
     g = parser.add_argument_group("run")
     if command == "train":
         add(g, "--seed", f"(default {d.seed})", type=COUNT)
-    add(g, "--backend", f"(default {d.backend})", type=one_of(("numpy", "cupy")), choices=("numpy", "cupy"))
+    add(
+        g,
+        "--backend",
+        f"(default: MINISAM_BACKEND when it is set, else {d.backend})",
+        type=one_of(BACKENDS),
+        choices=BACKENDS,
+    )
     g.add_argument(
-        "--sharpness", action="store_true", default=unset, help="measure λ_max and the ρ-sharpness at the end"
+        "--sharpness",
+        action="store_true",
+        default=unset,
+        help="measure λ_max and the ρ-sharpness (at --rho) at the end",
     )
     g.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         default=None,
         metavar="FOLDER",
         help=f"run folder (default runs/{command}-<date-time>)",
@@ -202,7 +270,11 @@ def build_parser():
         "Bundled data, NumPy, one BLAS thread. --quick took under 3 minutes on a 2-core machine at load 8.",
     )
     p.add_argument(
-        "--out", type=Path, default=None, metavar="FOLDER", help="run folder (default runs/demo-<date-time>)"
+        "--out",
+        type=path_argument,
+        default=None,
+        metavar="FOLDER",
+        help="run folder (default runs/demo-<date-time>)",
     )
     p.add_argument("--quick", action="store_true", help="2 epochs and 2 seeds (a smoke test, not a result)")
 
@@ -221,7 +293,7 @@ def build_parser():
     _add_run_arguments(p, "train")
     p.add_argument(
         "--resume",
-        type=Path,
+        type=path_argument,
         default=None,
         metavar="CHECKPOINT",
         help=f"continue from a {CHECKPOINT} (or the run folder holding it) with the settings it was "
@@ -263,8 +335,8 @@ def build_parser():
     )
     bench.add_arguments(p)
 
-    # Subcommands defined in their own modules (`add_arguments(parser)` and `run(args)`):
-    # the experiment helper's `reproduce` plugs in here once minisam/reproduce.py exists.
+    # Subcommands defined in their own modules (`add_arguments(parser)`, `run(args)` and, if they
+    # check their arguments before any work, `check_arguments(args)`): `reproduce` plugs in here.
     for name, help in (("reproduce", "re-run the pre-registered experiments behind the lessons' claims"),):
         if importlib.util.find_spec(f"{__package__}.{name}") is not None:
             module = importlib.import_module(f"{__package__}.{name}")
@@ -279,6 +351,20 @@ def build_parser():
 # ---------------------------------------------------------------------------------------
 
 
+def debug_requested() -> bool:
+    """MINISAM_DEBUG: 1 (true, yes, on) shows the traceback of a failure; unset, empty or 0
+    (false, no, off) gives the one-line summary; anything else is refused, not guessed at."""
+    text = os.environ.get("MINISAM_DEBUG", "")
+    if text.strip().lower() in ("", "0", "false", "no", "off"):
+        return False
+    if text.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    raise Refused(
+        f"MINISAM_DEBUG is {text!r}: set it to 1 to see the traceback of a failure, "
+        "or to 0 (or unset it) for the one-line summary"
+    )
+
+
 @contextmanager
 def before_any_work():
     """Any failure inside is a refusal of the arguments (exit 2), not a failed run."""
@@ -287,9 +373,45 @@ def before_any_work():
     except (Refused, KeyboardInterrupt):
         raise
     except Exception as err:
-        if os.environ.get("MINISAM_DEBUG"):
+        if debug_requested():
             raise
         raise Refused(one_line(err)) from err
+
+
+def backend_from_environment() -> str | None:
+    """MINISAM_BACKEND as a backend name (any letter case, spaces around it ignored), or None
+    when it is unset or empty; a value that names no backend is refused."""
+    text = os.environ.get("MINISAM_BACKEND", "")
+    if not text.strip():
+        return None
+    if text.strip().lower() not in BACKENDS:
+        raise Refused(
+            f"MINISAM_BACKEND is {text!r}, which is not a backend: set it to numpy or cupy, or unset it"
+        )
+    return text.strip().lower()
+
+
+def _backend_default(given: dict) -> dict:
+    """``{"backend": MINISAM_BACKEND}`` when the variable is set and --backend was not typed
+    (the flag wins), else ``{}``; kept apart from ``given`` so that messages can name its source."""
+    chosen = backend_from_environment()  # a malformed value is refused even beside --backend
+    return {} if chosen is None or "backend" in given else {"backend": chosen}
+
+
+def refuse_a_malformed_environment(command: str) -> None:
+    """The variables minisam reads, checked before any work: the thread counts, MINISAM_BACKEND
+    (demo and reproduce run on NumPy only: their runs are compared with stored NumPy runs)."""
+    from . import threads
+
+    threads.check_environment()
+    backend = backend_from_environment()
+    if command in ("demo", "reproduce") and backend not in (None, "numpy"):
+        raise Refused(
+            f"MINISAM_BACKEND={backend}: {command} runs on NumPy, as its stored results were made "
+            "(a run on another backend would not match them bit for bit); unset MINISAM_BACKEND"
+        )
+    if command == "bench" and backend == "cupy":
+        refuse_an_unusable_backend(backend, from_environment=True)
 
 
 def _given(args) -> dict:
@@ -306,9 +428,12 @@ def _flag(name: str) -> str:
 
 def refuse_options_that_do_not_apply(given: dict, optimizers, model: str) -> None:
     for name, readers in APPLIES_TO.items():
+        if name == "rho" and given.get("sharpness"):  # the radius of the ρ-sharpness measured at the end
+            continue
         if name in given and not set(readers) & set(optimizers):
+            also = " (and to --sharpness)" if name == "rho" else ""
             raise Refused(
-                f"{_flag(name)} applies only to {', '.join(readers)}, and this run uses "
+                f"{_flag(name)} applies only to {', '.join(readers)}{also}, and this run uses "
                 f"{', '.join(optimizers)}: leave it out or choose a matching optimizer"
             )
     if "hidden" in given and model != "mlp":
@@ -317,7 +442,11 @@ def refuse_options_that_do_not_apply(given: dict, optimizers, model: str) -> Non
 
 def refuse_a_folder_with_an_earlier_run(run_dir: Path, resumable: bool) -> None:
     for name in (CHECKPOINT, "results.json"):
-        if (run_dir / name).exists():
+        try:
+            there = (run_dir / name).exists()
+        except OSError:  # a name too long to look up: check_output_folder says so
+            return
+        if there:
             can_resume = resumable and (run_dir / CHECKPOINT).exists()
             hint = f"resume it with --resume {run_dir / CHECKPOINT}, or " if can_resume else ""
             raise Refused(f"--out {run_dir} already holds a run ({name}): {hint}choose another --out")
@@ -329,11 +458,16 @@ def refuse_repeats(flag: str, values: list) -> None:
         raise Refused(f"{flag} lists {', '.join(repeated)} more than once: give each once")
 
 
-def refuse_an_unusable_backend(backend: str) -> None:
+def refuse_an_unusable_backend(backend: str, from_environment: bool = False) -> None:
     """CuPy asked for where it cannot run: say why, and how to stay on NumPy."""
     import minisam as ms
 
     reason = ms.backend.gpu_unavailable_reason() if backend == "cupy" else None
+    if reason is not None and from_environment:
+        raise Refused(
+            f"MINISAM_BACKEND=cupy asks for CuPy, which cannot run here: {reason.rstrip('.')}; "
+            "unset MINISAM_BACKEND, or set it to numpy, to use NumPy"
+        )
     if reason is not None:
         raise Refused(
             f"--backend cupy cannot run here: {reason.rstrip('.')}; leave --backend out to use NumPy"
@@ -345,18 +479,42 @@ def _default_folder(command: str) -> Path:
 
 
 @contextmanager
-def run_folder(path: Path):
-    """Make the run folder and say where it is; if the run fails before writing anything
-    into it, take the (empty) folder away again."""
-    made = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
-    print(f"run folder: {path}/", flush=True)
+def run_folder(path: Path, fresh: bool = False):
+    """Make the run folder, say where it is, and yield its path. ``fresh`` (the default folder,
+    named by the time) must be a new folder: a run started in the same second gets ``<name>-2``
+    (``-3``, ...) instead of sharing it. If the run fails before writing anything, the folders
+    made here are taken away again, the run folder and any parents made for it."""
+    existed, missing_parents = path.exists(), [p for p in path.parents if not p.exists()]
+    name, number = path.name, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=not fresh)
+            break
+        except FileExistsError:
+            if not fresh:
+                raise
+            number += 1
+            path = path.with_name(f"{name}-{number}")
+        except OSError as err:  # a file system that refuses (/proc, read-only, a name too long)
+            _remove_empty(missing_parents)
+            raise Refused(
+                f"run folder {path} cannot be made ({err.strerror or err}): choose another --out"
+            ) from err
+    made = ([path] if fresh or not existed else []) + missing_parents
     try:
+        print(f"run folder: {path}/", flush=True)
         yield path
     except BaseException:
-        if made and path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+        _remove_empty(made)
         raise
+
+
+def _remove_empty(folders) -> None:
+    """Remove the folders, deepest first, while they are empty."""
+    for folder in folders:
+        if not folder.is_dir() or folder.is_symlink() or any(folder.iterdir()):
+            return
+        folder.rmdir()
 
 
 @contextmanager
@@ -369,9 +527,72 @@ def quiet_overflow():
         yield
 
 
+class OutputClosed(Exception):
+    """Standard output failed under a running command: its reader went away (``... | head -1``)
+    or its disk is full. ``kept`` says what the command had saved, where it knows."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error, self.kept = error, ""
+
+
+class _GuardedOutput:
+    """sys.stdout, with a failed write or flush raised as OutputClosed: so that it is told apart
+    from a failure to write a result file (whose OSError names the file)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            raise OutputClosed(err) from err
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as err:
+            raise OutputClosed(err) from err
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 # ---------------------------------------------------------------------------------------
 # The commands
 # ---------------------------------------------------------------------------------------
+
+
+def _resumed_config(args, given: dict, environment: dict):
+    """The checkpoint of --resume, read, and its configuration with the flags that may change;
+    refused when a flag (or MINISAM_BACKEND) disagrees with the settings it was made with."""
+    from minisam import train as training
+
+    state = training.read_checkpoint(args.resume)
+    saved = training.config_of(state)
+    if environment and environment["backend"] != saved.backend:
+        raise Refused(
+            f"MINISAM_BACKEND={environment['backend']}, and {state['path']} was made with --backend "
+            f"{saved.backend}: a resumed run keeps the settings it was made with; unset MINISAM_BACKEND "
+            f"or pass --backend {saved.backend}"
+        )
+    conflicts = [
+        f"{_flag(name)} {value!r} (the checkpoint has {getattr(saved, name)!r})"
+        for name, value in given.items()
+        if name not in RESUMABLE_CHANGES and value != getattr(saved, name)
+    ]
+    if conflicts:
+        raise Refused(
+            f"{'; '.join(conflicts)}: a resumed run keeps the settings it was made with "
+            f"(only {', '.join(map(_flag, RESUMABLE_CHANGES))} may be given); leave the flag out"
+        )
+    refuse_options_that_do_not_apply(given, [saved.optimizer], saved.model)
+    config = replace(saved, **{k: v for k, v in given.items() if k in RESUMABLE_CHANGES})
+    done = int(state["epoch"])
+    if config.epochs < done:
+        raise Refused(f"--epochs {config.epochs}: {state['path']} has already done {done} epochs")
+    return state, config
 
 
 def run_train(args) -> int:
@@ -380,53 +601,59 @@ def run_train(args) -> int:
 
     given = _given(args)
     with before_any_work():
+        environment = _backend_default(given)
         state = None
         if args.resume is not None:
-            state = training.read_checkpoint(args.resume)
-            saved = training.config_of(state)
-            conflicts = [
-                f"{_flag(name)} {value!r} (the checkpoint has {getattr(saved, name)!r})"
-                for name, value in given.items()
-                if name not in RESUMABLE_CHANGES and value != getattr(saved, name)
-            ]
-            if conflicts:
-                raise Refused(
-                    f"{'; '.join(conflicts)}: a resumed run keeps the settings it was made with "
-                    f"(only {', '.join(map(_flag, RESUMABLE_CHANGES))} may be given); leave the flag out"
-                )
-            refuse_options_that_do_not_apply(given, [saved.optimizer], saved.model)
-            config = replace(saved, **{k: v for k, v in given.items() if k in RESUMABLE_CHANGES})
-            done = int(state["epoch"])
-            if config.epochs < done:
-                raise Refused(f"--epochs {config.epochs}: {state['path']} has already done {done} epochs")
+            state, config = _resumed_config(args, given, environment)
             run_dir = args.out or state["path"].parent
             if run_dir.resolve() != state["path"].parent.resolve():
                 refuse_a_folder_with_an_earlier_run(run_dir, resumable=False)
         else:
-            config = replace(RunConfig(), **given)
+            config = replace(RunConfig(), **given, **environment)
             refuse_options_that_do_not_apply(given, [config.optimizer], config.model)
             run_dir = args.out or _default_folder("train")
-            refuse_a_folder_with_an_earlier_run(run_dir, resumable=True)
+            if args.out is not None:
+                refuse_a_folder_with_an_earlier_run(run_dir, resumable=True)
         config.validate()
+        training.check_data(config.dataset)
         training.check_output_folder(run_dir, "--out")
-        refuse_an_unusable_backend(config.backend)
+        refuse_an_unusable_backend(config.backend, from_environment="backend" in environment)
         ms.backend.use(config.backend)
 
     extending = state is not None and config.epochs != training.config_of(state).epochs
-    with run_folder(run_dir), quiet_overflow():
-        if state is not None:
-            print(
-                f"resuming {state['path']} after epoch {int(state['epoch'])} with its own settings"
-                + (f", extended to {config.epochs} epochs" if extending else ""),
-                flush=True,
-            )
-        try:
-            result = training.train(config, run_dir=run_dir, resume=None if state is None else state["path"])
-        except training.Interrupted as stop:
-            raise KeyboardInterrupt(_interrupted_train(stop, config, extending)) from None
-    print("final: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in result.final.items()))
-    print(f"results in {run_dir}/")
+    fresh = args.out is None and state is None
+    try:
+        with run_folder(run_dir, fresh=fresh) as run_dir, quiet_overflow():
+            if state is not None:
+                print(
+                    f"resuming {state['path']} after epoch {int(state['epoch'])} with its own settings"
+                    + (f", extended to {config.epochs} epochs" if extending else ""),
+                    flush=True,
+                )
+            resume = None if state is None else state["path"]
+            result = training.train(config, run_dir=run_dir, resume=resume)
+    except training.Interrupted as stop:
+        raise Stopped(_interrupted_train(stop, config, extending)) from None
+    except KeyboardInterrupt:  # outside the epochs: loading the data, the final measurements
+        raise Stopped(f"interrupted; {_kept(run_dir, config, extending)}") from None
+    except OutputClosed as closed:
+        closed.kept = _kept(run_dir, config, extending)
+        raise
+    try:
+        print("final: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in result.final.items()))
+        print(f"results in {run_dir}/", flush=True)
+    except OutputClosed as closed:
+        closed.kept = f"the run had finished: its results are in {run_dir}/"
+        raise
     return 0
+
+
+def _kept(run_dir: Path, config: RunConfig, extending: bool) -> str:
+    """What a run stopped outside its epochs has kept, and how to go on."""
+    checkpoint, extend = run_dir / CHECKPOINT, f" --epochs {config.epochs}" if extending else ""
+    if checkpoint.exists():
+        return f"the finished epochs are saved: resume with {PROG} train --resume {checkpoint}{extend}"
+    return "no epoch had finished: nothing to resume"
 
 
 def _interrupted_train(stop, config: RunConfig, extending: bool) -> str:
@@ -446,29 +673,39 @@ def run_compare(args) -> int:
 
     given = _given(args)
     with before_any_work():
+        environment = _backend_default(given)
         optimizers, seeds = list(args.optimizers), list(args.seeds)
         refuse_repeats("--optimizers", optimizers)
         refuse_repeats("--seeds", seeds)
-        base = replace(RunConfig(), **given)
+        base = replace(RunConfig(), **given, **environment)
         refuse_options_that_do_not_apply(given, optimizers, base.model)
         comparison.check_plan(base, optimizers, seeds)
+        training.check_data(base.dataset)
         run_dir = args.out or _default_folder("compare")
-        refuse_a_folder_with_an_earlier_run(run_dir, resumable=False)
+        if args.out is not None:
+            refuse_a_folder_with_an_earlier_run(run_dir, resumable=False)
         training.check_output_folder(run_dir, "--out")
-        refuse_an_unusable_backend(base.backend)
+        refuse_an_unusable_backend(base.backend, from_environment="backend" in environment)
         ms.backend.use(base.backend)
 
     _use_agg()
-    with run_folder(run_dir), quiet_overflow():
+    with run_folder(run_dir, fresh=args.out is None) as run_dir, quiet_overflow():
         try:
             summary = comparison.compare(base, optimizers=optimizers, seeds=seeds, run_dir=run_dir)
         except training.Interrupted as stop:
-            raise KeyboardInterrupt(
+            raise Stopped(
                 f"interrupted during epoch {stop.epoch} of a run; compare keeps no checkpoints, "
                 "so run the command again"
             ) from None
-    print(comparison.format_table(summary["rows"], seeds))
-    print(f"results and figures in {run_dir}/")
+        except OutputClosed as closed:
+            closed.kept = "compare keeps no checkpoints: run it again with its output kept"
+            raise
+    try:
+        print(comparison.format_table(summary["rows"], seeds))
+        print(f"results and figures in {run_dir}/", flush=True)
+    except OutputClosed as closed:
+        closed.kept = f"the runs had finished: results and figures are in {run_dir}/"
+        raise
     return 0
 
 
@@ -478,10 +715,13 @@ def run_demo(args) -> int:
 
     with before_any_work():
         run_dir = args.out or _default_folder("demo")
+        if args.out is not None:
+            refuse_a_folder_with_an_earlier_run(run_dir, resumable=False)
         training.check_output_folder(run_dir, "--out")
+        training.check_data("mnist1d")  # part 2 trains on MNIST-1D
     _use_agg()
-    print(f"run folder: {run_dir}/", flush=True)
-    return demo.main(out=run_dir, quick=args.quick)
+    with run_folder(run_dir, fresh=args.out is None) as run_dir:
+        return demo.main(out=run_dir, quick=args.quick)
 
 
 def _use_agg() -> None:
@@ -498,22 +738,109 @@ def one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-def main(argv=None) -> int:
-    parser, commands = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    prog = commands[args.command].prog
-    debug = bool(os.environ.get("MINISAM_DEBUG"))
+# ---------------------------------------------------------------------------------------
+# The process: signals, standard output, and one line per failure
+# ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def sigterm_as_ctrl_c(received: list):
+    """Within the block, SIGTERM (``kill``, a job scheduler's stop) ends the command as Ctrl-C
+    does: the partial checkpoint and an empty run folder are removed, and one line says how to
+    resume. ``received`` gets the signal's number. A SIGTERM the parent ignores stays ignored."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _tolerant_stdout() -> None:
+    """A character the output's encoding lacks (θ and ± under PYTHONIOENCODING=ascii, a stray
+    byte of a file name) is written escaped, as stderr does, instead of failing the command."""
+    if sys.stdout is not None and sys.stdout is sys.__stdout__ and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+@contextmanager
+def guarded_stdout():
+    """Within the block, a failed write to the process's stdout raises OutputClosed."""
+    if sys.stdout is None or sys.stdout is not sys.__stdout__:
+        yield
+        return
+    sys.stdout = _GuardedOutput(sys.stdout)
+    try:
+        yield
+    finally:
+        sys.stdout = sys.__stdout__
+
+
+def _release_stdout() -> None:
+    """If what was printed can no longer be written (the reader of a pipe has gone, a full disk),
+    send the rest to os.devnull, so that Python's flush at exit adds no second message."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        if sys.stdout is sys.__stdout__:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):  # stdout itself closed: nothing is left to flush
+                pass
+
+
+def _dispatch(args) -> int:
+    with before_any_work():
+        refuse_a_malformed_environment(args.command)
+    if args.command == "bench":  # it sets the thread limits of each measurement itself
+        from . import bench
+
+        return bench.run(args)
     from . import threads
 
-    try:
-        if args.command == "bench":  # it sets the thread limits of each measurement itself
-            from . import bench
+    threads.use_one_blas_thread()
+    if args.command in ("train", "compare", "demo"):
+        return {"train": run_train, "compare": run_compare, "demo": run_demo}[args.command](args)
+    module = importlib.import_module(f"{__package__}.{args.command}")
+    if hasattr(module, "check_arguments"):
+        with before_any_work():
+            module.check_arguments(args)
+    return module.run(args)
 
-            return bench.run(args)
-        threads.use_one_blas_thread()
-        if args.command in ("train", "compare", "demo"):
-            return {"train": run_train, "compare": run_compare, "demo": run_demo}[args.command](args)
-        return importlib.import_module(f"{__package__}.{args.command}").run(args)
+
+def main(argv=None) -> int:
+    _tolerant_stdout()
+    parser, commands = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:  # --help into a pipe already closed: the reader had what it wanted
+        _release_stdout()
+        return 0
+    prog = commands[args.command].prog
+    debug, received = False, []
+    try:
+        with sigterm_as_ctrl_c(received), guarded_stdout():
+            debug = debug_requested()
+            status = _dispatch(args)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe or a full disk shows here, not as a warning at exit
+            return status
     except Refused as err:
         if debug and err.__cause__ is not None:
             raise
@@ -522,16 +849,36 @@ def main(argv=None) -> int:
     except KeyboardInterrupt as stop:
         if debug:
             raise
-        print(f"{prog}: {one_line(stop) if stop.args else 'interrupted'}", file=sys.stderr)
-        return 130
+        _release_stdout()
+        print(f"{prog}: {one_line(stop) if isinstance(stop, Stopped) else 'interrupted'}", file=sys.stderr)
+        return 128 + received[0] if received else 130
+    except OutputClosed as closed:
+        if debug:
+            raise
+        _release_stdout()
+        what = (
+            "was closed (piped into head?)"
+            if isinstance(closed.error, BrokenPipeError)
+            else f"cannot be written ({closed.error.strerror or closed.error})"
+        )
+        then = f"; {closed.kept}" if closed.kept else ", so the command stopped"
+        print(f"{prog}: error: standard output {what}{then}", file=sys.stderr)
+        return 1
     except Exception as err:
         if debug:
             raise
-        known = isinstance(err, (ValueError, TypeError, KeyError, OSError, RuntimeError))
-        detail = one_line(err) if known else f"{type(err).__name__}: {one_line(err)} (a bug? rerun with "
-        detail += "" if known else "MINISAM_DEBUG=1 for the traceback and report it)"
-        print(f"{prog}: error: {detail}", file=sys.stderr)
+        print(f"{prog}: error: {_failure_line(err)}", file=sys.stderr)
         return 1
+
+
+def _failure_line(err: Exception) -> str:
+    """What a failed run prints after ``error:``."""
+    if isinstance(err, (ValueError, TypeError, KeyError, OSError, RuntimeError)):
+        return one_line(err)
+    return (
+        f"{type(err).__name__}: {one_line(err)} "
+        "(a bug? rerun with MINISAM_DEBUG=1 for the traceback and report it)"
+    )
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ def main(out=None, quick: bool = False) -> int:
     run_dir = Path(out) if out else Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    print("Part 1: a 2-D landscape with a sharp and a flat minimum of about equal depth")
+    # flushed as they come (here and per run): a reader that has gone (`| head -1`) stops the demo
+    print("Part 1: a 2-D landscape with a sharp and a flat minimum of about equal depth", flush=True)
     land = landscape_part(run_dir, grid=5 if quick else 9)
     for name, c in land["counts"].items():
         print(
@@ -149,7 +150,8 @@ def real_data_part(run_dir: Path, quick: bool) -> dict:
                     if same
                     else f"DIFFERS from the stored {stored_acc[(name, seed)]}"
                 )
-            print(f"  {reproduce.LABELS[name]:<14} seed {seed}: test acc {record['test_acc']:.3f}  ({check})")
+            line = f"  {reproduce.LABELS[name]:<14} seed {seed}: test acc {record['test_acc']:.3f}  ({check})"
+            print(line, flush=True)
 
     lines = [f"{'optimizer':<14}  test acc (mean ± std)  epochs  fwd+bwd passes"]
     for name in spec["optimizers"]:

@@ -285,8 +285,9 @@ class Progress:
         bar = "#" * int(30 * self.done / self.total)
         share = self.done / self.total
         line = f"[{bar:<30}] {self.what} {share:4.0%}  {message}  ({elapsed:.0f} s, ~{left:.0f} s left)"
-        end = "" if sys.stdout.isatty() and self.done < self.total else "\n"
-        print(("\r" if sys.stdout.isatty() else "") + line, end=end, flush=True)
+        terminal = sys.stdout is not None and sys.stdout.isatty()  # None: started with stdout closed
+        end = "" if terminal and self.done < self.total else "\n"
+        print(("\r" if terminal else "") + line, end=end, flush=True)
 
 
 def work_of(config: RunConfig) -> float:
@@ -489,9 +490,7 @@ def rerun(results_file: Path, setting: str, optimizer: str, seed: int, epochs=No
         raise FileNotFoundError(f"{results_file} not found: run `python -m minisam reproduce` first")
     stored = json.loads(results_file.read_text())
     spec = stored["protocol"]
-    config = config_for(spec, setting, optimizer, seed)
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
+    config = config_for(spec, setting, optimizer, seed, epochs=epochs)  # SGD 2x epochs: twice ``epochs``
     rho = "-" if config.optimizer == "sgd" else config.rho
     print(f"{setting}, {LABELS[optimizer]}, seed {seed}: {config.epochs} epochs, rho {rho}")
     record, _ = run_one(config)
@@ -515,6 +514,8 @@ def rerun(results_file: Path, setting: str, optimizer: str, seed: int, epochs=No
 
 # ---- the command line -------------------------------------------------------------------------
 def add_arguments(parser) -> None:
+    from .__main__ import COUNT, POSITIVE_INT, path_argument
+
     parser.description = (
         "The main result by the protocol in lessons/results/PROTOCOL.md: selection on validation data, "
         "then SGD, SAM, XSAM, SGD+ and SGD 2x epochs on 5 seeds, paired differences with 95 % CIs. "
@@ -523,18 +524,18 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--phase",
         choices=("all", "selection", "final"),
-        default="all",
+        default=None,
         help="selection (validation only), final (test set, with the stored choices), or all (default)",
     )
     parser.add_argument(
         "--model",
         choices=tuple(ARCHITECTURES),
-        default="cnn1d",
+        default=None,
         help="which architecture's protocol to run (default cnn1d, the headline; mlp: the second model)",
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         default=None,
         help="results folder (default lessons/results, or lessons/results/mlp)",
     )
@@ -544,25 +545,78 @@ def add_arguments(parser) -> None:
     every_setting = [name for model in ARCHITECTURES for name in settings_of(model)]
     parser.add_argument("--setting", choices=every_setting, help="rerun one stored run: its setting")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), help="rerun one stored run: its optimizer")
-    parser.add_argument("--seed", type=int, help="rerun one stored run: its seed")
-    parser.add_argument("--epochs", type=int, help="with --setting: a shorter run, for a quick check")
+    parser.add_argument("--seed", type=COUNT, help="rerun one stored run: its seed")
+    parser.add_argument(
+        "--epochs",
+        type=POSITIVE_INT,
+        help="with --setting: a shorter run, for a quick check (SGD 2x epochs runs twice as many)",
+    )
+
+
+def _model_of(setting: str) -> str:
+    return next(m for m in ARCHITECTURES if setting in settings_of(m))
+
+
+def _readable_json(path: Path, advice: str) -> None:
+    """Refuse a results file that is missing or damaged, before any run, naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {advice}")
+    try:
+        json.loads(path.read_text())
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path} cannot be read ({type(err).__name__}: {err}): {advice}") from None
+
+
+def check_arguments(args) -> None:
+    """Everything the command line asks, checked before any run: a rerun names all three of
+    --setting, --optimizer and --seed and nothing that only the whole protocol reads; the files
+    a phase reads exist and are readable, and the folder it writes can be written."""
+    from .train import check_data, check_output_folder
+
+    check_data(BASE.dataset)  # every run of the protocol trains on it
+    one = {"--setting": args.setting, "--optimizer": args.optimizer, "--seed": args.seed}
+    if any(v is not None for v in one.values()):
+        missing = [flag for flag, value in one.items() if value is None]
+        if missing:
+            raise ValueError(
+                "to rerun one stored run, give all of --setting, --optimizer and --seed "
+                f"(missing {', '.join(missing)})"
+            )
+        for flag, given in (("--phase", args.phase is not None), ("--keep-going", args.keep_going)):
+            if given:
+                raise ValueError(f"{flag} belongs to the whole protocol, not to one rerun: leave it out")
+        model = _model_of(args.setting)
+        if args.model not in (None, model):
+            raise ValueError(
+                f"--model {args.model} disagrees with --setting {args.setting}, a setting of {model}: "
+                "leave --model out"
+            )
+        where = "run `python -m minisam reproduce` first, or pass the --out folder that holds it"
+        _readable_json((args.out or results_dir(model)) / "main_result.json", where)
+        return
+    if args.epochs is not None:
+        raise ValueError("--epochs only shortens a single rerun (with --setting, --optimizer and --seed)")
+    phase, out = args.phase or "all", args.out or results_dir(args.model or "cnn1d")
+    if args.keep_going and phase == "selection":
+        raise ValueError(
+            "--keep-going keeps the finished runs of the final phase: leave it out with --phase selection"
+        )
+    check_output_folder(out, "--out")
+    if phase == "final":
+        _readable_json(out / "selection.json", "run `python -m minisam reproduce --phase selection` first")
 
 
 def run(args) -> int:
+    check_arguments(args)
     threads.use_one_blas_thread()
-    one = (args.setting, args.optimizer, args.seed)
-    if any(v is not None for v in one):
-        if any(v is None for v in one):
-            raise ValueError("to rerun one stored run, give all of --setting, --optimizer and --seed")
-        if args.epochs is not None and args.epochs < 1:
-            raise ValueError(f"--epochs must be 1 or more; got {args.epochs}")
-        model = next(m for m in ARCHITECTURES if args.setting in settings_of(m))
+    if args.setting is not None:
+        model = _model_of(args.setting)
+        one = (args.setting, args.optimizer, args.seed)
         return rerun((args.out or results_dir(model)) / "main_result.json", *one, epochs=args.epochs)
-    if args.epochs is not None:
-        raise ValueError("--epochs only shortens a single rerun (with --setting, --optimizer and --seed)")
-    out = args.out or results_dir(args.model)
-    if args.phase in ("all", "selection"):
-        select(out, args.model)
-    if args.phase in ("all", "final"):
+    model, phase = args.model or "cnn1d", args.phase or "all"
+    out = args.out or results_dir(model)
+    if phase in ("all", "selection"):
+        select(out, model)
+    if phase in ("all", "final"):
         final(out, keep_going=args.keep_going)
     return 0

@@ -11,7 +11,8 @@ is imported).
 
 A user who sets ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` or
 ``MINISAM_BLAS_THREADS`` keeps their choice: ``blas_threads()`` then does nothing
-(``MINISAM_BLAS_THREADS=N`` asks minisam itself for N threads).
+(``MINISAM_BLAS_THREADS=N`` asks minisam itself for N threads). The command line refuses a
+malformed value of any of them before any work (``check_environment``).
 """
 
 from __future__ import annotations
@@ -32,13 +33,38 @@ def chosen_by_user() -> str | None:
     return None
 
 
+MAX_THREADS = 1024  # more would be a typo; a C int (and with it threadpoolctl) overflows at 2**31
+
+
+def _thread_count(name: str) -> int | None:
+    """The thread count in variable ``name``: None when unset or empty; ValueError naming the
+    variable when it is not a whole number from 1 to MAX_THREADS (OpenBLAS would read "abc" as
+    0 and quietly start a thread per core). OMP_NUM_THREADS may list one per nesting level."""
+    text = os.environ.get(name, "")
+    if not text.strip():
+        return None
+    parts = text.split(",") if name == "OMP_NUM_THREADS" else [text]
+    digits = [p.strip() for p in parts]
+    if not all(d.isascii() and d.isdigit() and 1 <= int(d) <= MAX_THREADS for d in digits):
+        raise ValueError(
+            f"{name} must be a whole number of threads from 1 to {MAX_THREADS}"
+            + (" (or a comma-separated list of them)" if name == "OMP_NUM_THREADS" else "")
+            + f", got {text!r}: correct it or unset it"
+        )
+    return int(digits[0])
+
+
+def check_environment() -> None:
+    """Refuse a malformed thread variable (the command line calls this before any work)."""
+    for name in ("MINISAM_BLAS_THREADS", *USER_VARIABLES):
+        _thread_count(name)
+
+
 def _wanted() -> int | None:
     """The BLAS thread count to impose: ``None`` when the user's own variable decides."""
-    setting = os.environ.get("MINISAM_BLAS_THREADS", "").strip()
-    if setting:
-        if not setting.isdigit() or int(setting) < 1:
-            raise ValueError(f"MINISAM_BLAS_THREADS must be a whole number >= 1, got {setting!r}")
-        return int(setting)
+    setting = _thread_count("MINISAM_BLAS_THREADS")
+    if setting is not None:
+        return setting
     return None if chosen_by_user() else 1
 
 

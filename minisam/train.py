@@ -151,6 +151,26 @@ def load_data(cfg: RunConfig):
     return d
 
 
+BUNDLED = {"mnist1d": "mnist1d.npz", "digits": "digits.npz"}  # the data sets read from data/
+
+
+def check_data(dataset: str) -> None:
+    """Refuse, before any work, a bundled data set whose file is not where it is looked for
+    (``MINISAM_DATA`` pointing elsewhere, or a package installed without the repository)."""
+    if dataset not in BUNDLED:
+        return
+    path = datasets.data_dir() / BUNDLED[dataset]
+    if not path.is_file():
+        override = os.environ.get("MINISAM_DATA", "")
+        fix = (
+            f"MINISAM_DATA is {override!r}: point it at the folder that holds {BUNDLED[dataset]}, or unset it"
+            if override.strip()
+            else "the data sets ship in the repository's data/ folder: install minisam from a checkout "
+            "with `pip install -e .`"
+        )
+        raise FileNotFoundError(f"the {dataset} data file {path} does not exist; {fix}")
+
+
 def build_model(cfg: RunConfig, d):
     if cfg.model == "mlp":
         features = int(np.prod(d.x_train.shape[1:]))
@@ -280,8 +300,14 @@ def config_of(checkpoint) -> RunConfig:
     """The configuration a checkpoint (file, run folder or the dict ``read_checkpoint``
     returns) was made with, to resume it as it was."""
     state = checkpoint if isinstance(checkpoint, dict) else read_checkpoint(checkpoint)
-    saved = json.loads(state["config"])
-    saved["hidden"] = tuple(saved["hidden"])
+    try:
+        saved = json.loads(str(state["config"]))
+        saved["hidden"] = tuple(saved["hidden"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(
+            f"{state.get('path', 'the checkpoint')} is damaged: its configuration cannot be read "
+            f"({type(err).__name__}: {err}); pass the {CHECKPOINT} of a run folder"
+        ) from None
     known = {f.name for f in fields(RunConfig)}
     unknown = sorted(set(saved) - known)
     if unknown:
@@ -328,15 +354,18 @@ def restore(state: dict, cfg: RunConfig, model, opt, scheduler) -> tuple[list, i
         raise ValueError(
             f"cannot resume from {where} with epochs {cfg.epochs}: it has already done {epoch} epochs"
         )
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    extensions = json.loads(state.get("extensions", "[]"))
-    if scheduler is not None:
-        new_shape = scheduler.state_dict()  # as built for cfg.epochs (T_max, step_size)
-        scheduler.load_state_dict(state["scheduler"])
-        if cfg.epochs != saved.epochs:  # the new schedule's shape, at the step the run has reached
-            scheduler.load_state_dict({**new_shape, "last_epoch": scheduler.last_epoch})
-            opt.lr = scheduler.get_lr()
+    try:  # a checkpoint whose weights or optimizer state do not fit its own configuration
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        extensions = json.loads(state.get("extensions", "[]"))
+        new_shape = None if scheduler is None else scheduler.state_dict()  # as built for cfg.epochs
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"cannot resume from {where}: it is damaged ({err})") from None
+    if scheduler is not None and cfg.epochs != saved.epochs:  # the new schedule's shape, at this step
+        scheduler.load_state_dict({**new_shape, "last_epoch": scheduler.last_epoch})
+        opt.lr = scheduler.get_lr()
     if cfg.epochs != saved.epochs:
         extensions.append({"at_epoch": epoch, "from_epochs": saved.epochs, "to_epochs": cfg.epochs})
     ms.set_rng_state(state["rng"])
@@ -345,12 +374,21 @@ def restore(state: dict, cfg: RunConfig, model, opt, scheduler) -> tuple[list, i
 
 def check_output_folder(path, who: str = "run folder") -> Path:
     """Refuse, before any work, a folder that cannot be made or written: an existing
-    file, a path through a file, a read-only place. Creates nothing."""
+    file, a path through a file, a symbolic link to nowhere, a read-only place. Creates nothing."""
     path = Path(path)
+    try:
+        path.exists()
+    except OSError as err:  # a name the file system cannot even look up (longer than its limit)
+        raise ValueError(f"{who} {path} cannot be made ({err.strerror}): choose another path") from None
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{who} {path} is an existing file, not a folder: choose another path")
     existing = path
     while not existing.exists():
+        if existing.is_symlink():  # exists() follows the link: this one points nowhere
+            raise FileExistsError(
+                f"{who} {path} cannot be made: {existing} is a symbolic link to {os.readlink(existing)!r}, "
+                "which does not exist: choose another path or remove the link"
+            )
         existing = existing.parent
     if not existing.is_dir():
         raise NotADirectoryError(f"{who} {path} cannot be made: {existing} is a file")
@@ -381,11 +419,25 @@ def _progress(epoch, epochs, row, started):
     )
     elapsed = time.perf_counter() - started
     line = f"epoch {epoch}/{epochs}  loss {row['train_loss']:.3f}{accuracy}  ({elapsed:.0f}s)"
-    if sys.stdout.isatty():
+    if sys.stdout is not None and sys.stdout.isatty():  # None: started with its stdout closed
         bar = "#" * int(20 * epoch / epochs)
         print(f"\r  [{bar:<20}] {line}", end="" if epoch < epochs else "\n", flush=True)
     else:
         print(f"  {line}", flush=True)
+
+
+def _suspects(cfg: RunConfig) -> str:
+    """The settings that can make the loss overflow, and which of them to lower: the learning rate,
+    rho for the optimizers that read it, and the weight decay when lr·wd is large (>= 1)."""
+    knobs = {"lr": cfg.lr, "momentum": cfg.momentum, "weight decay": cfg.weight_decay}
+    lower = ["--lr"]
+    if cfg.optimizer != "sgd":
+        knobs["rho"] = cfg.rho
+        lower.append("--rho")
+    if cfg.lr * cfg.weight_decay >= 1:
+        lower.append("--weight-decay")
+    settings = ", ".join(f"{name} {value}" for name, value in knobs.items())
+    return f"({settings}); try a smaller " + " or ".join(lower)
 
 
 def train_one_epoch(model, loader, opt, scheduler, cfg: RunConfig, epoch: int) -> list[float]:
@@ -398,8 +450,7 @@ def train_one_epoch(model, loader, opt, scheduler, cfg: RunConfig, epoch: int) -
             loss = opt.step(lambda: F.cross_entropy(model(inputs), targets)).item()
         except NonFiniteLoss as err:
             raise NonFiniteLoss(
-                f"the training loss became {err.value} at epoch {epoch}, step {step} "
-                f"(lr {cfg.lr}, rho {cfg.rho}); try a smaller --lr or --rho",
+                f"the training loss became {err.value} at epoch {epoch}, step {step} {_suspects(cfg)}",
                 err.value,
             ) from None
         losses.append(loss)
