@@ -840,6 +840,11 @@ def _dispatch(args) -> int:
 
 
 def main(argv=None) -> int:
+    import signal
+
+    starting = getattr(sys.modules.get("minisam"), "_interrupted_while_starting", None)
+    if starting is not None and signal.getsignal(signal.SIGINT) is starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C is KeyboardInterrupt again
     _tolerant_stdout()
     parser, commands = build_parser()
     try:

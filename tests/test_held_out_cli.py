@@ -562,3 +562,29 @@ def test_bench_gpu_without_a_usable_gpu_is_one_error_line_before_any_work(folder
 )
 def test_alpha_without_search_every_0_is_refused_since_step_0_searches_and_replaces_it(folder, capsys, args):
     refused(capsys, folder, args, "--alpha", "--search-every 0")
+
+
+def test_a_ctrl_c_while_python_m_minisam_is_still_importing_the_package_is_one_line_not_a_traceback():
+    # `python -m minisam` imports the package (sys.argv[0] is "-m" then) before __main__ runs;
+    # this child stands in for that moment and interrupts itself there.
+    code = (
+        "import sys; sys.argv[0] = '-m'\n"
+        "import os, signal, time, minisam\n"
+        "os.kill(os.getpid(), signal.SIGINT); time.sleep(5); print('ran on')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.returncode == 130 and done.stdout == ""
+    assert done.stderr == "python -m minisam: interrupted\n"
+
+
+def test_importing_minisam_in_a_program_leaves_its_ctrl_c_alone():
+    code = "import signal, minisam; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.stdout.strip() == "True", done.stderr
