@@ -72,7 +72,7 @@ class Climb:
     loss: Tensor  # L(θ), detached
     grad_norms: list  # ‖g₀‖ … ‖g_{k−1}‖
     ascent_loss: float  # L(ϑ_k)
-    displacement: list  # ϑ_k − θ (made by ``new``: kept arrays last until the next climb)
+    displacement: list | None  # ϑ_k − θ (kept arrays last until the next climb); None if skipped
     gk: list  # g_k = ∇L(ϑ_k)
     distance: float  # ‖ϑ_k − θ‖
     gk_norm: float  # ‖g_k‖
@@ -97,9 +97,12 @@ class Climb:
         }
 
 
-def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step", new=vector) -> Climb:
+def climb(
+    params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step", new=vector, displacement=True
+) -> Climb:
     """SAM's moments 1–3 on the closure's batch. The parameters hold θ again on return.
-    ``new`` makes the points and the displacement (see ``ascend``)."""
+    ``new`` makes the points and the displacement (see ``ascend``). ``displacement=False``
+    (SAM, whose diagnostics need only ‖ϑ_k − θ‖ and cos ψ) skips building ϑ_k − θ for k = 1."""
     # 1. the loss and gradient at θ: the one pass that may update BatchNorm's statistics
     loss, grads = vector.loss_and_gradients(closure, params, who)
     moving = [i for i, g in enumerate(grads) if g is not None]
@@ -117,13 +120,19 @@ def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step",
     theta = vector.data_of(taking_part)
     # 2. the climb to ϑ_k, and 3. the gradient g_k there, on the same batch
     # (4. back to θ: gradient_at hands θ's own arrays back after every pass)
-    point, grad_norms, ascent_loss, gk = ascend(
-        theta, [grads[i] for i in moving], gradient_at, rho, steps, adaptive, eta, new
-    )
-    displacement = new.subtract(point, theta)
-    distance, gk_norm = vector.norm(displacement), vector.norm(gk)
-    cos_psi = vector.dot(displacement, gk) / ((distance + EPS0) * (gk_norm + EPS0))
-    return Climb(moving, theta, loss, grad_norms, ascent_loss, displacement, gk, distance, gk_norm, cos_psi)
+    g0 = [grads[i] for i in moving]
+    point, grad_norms, ascent_loss, gk = ascend(theta, g0, gradient_at, rho, steps, adaptive, eta, new)
+    if steps == 1 and not adaptive and not displacement:
+        # ϑ₁ − θ = a·g₀, a = ρ/(‖g₀‖ + ε₀) (up to rounding): its length and its product with g_k
+        # come from g₀ without building the vector
+        a, d = rho / (grad_norms[0] + EPS0), None
+        distance, along = a * grad_norms[0], a * vector.dot(g0, gk)
+    else:
+        d = new.subtract(point, theta)
+        distance, along = vector.norm(d), vector.dot(d, gk)
+    gk_norm = vector.norm(gk)
+    cos_psi = along / ((distance + EPS0) * (gk_norm + EPS0))
+    return Climb(moving, theta, loss, grad_norms, ascent_loss, d, gk, distance, gk_norm, cos_psi)
 
 
 class SAM(SharpnessAware):
@@ -150,12 +159,7 @@ class SAM(SharpnessAware):
         parts = micro_batches(closure, self.m, batch_size)
         with unchanged_on_error(self.params):  # a failed step changes nothing (grads, BatchNorm, RNG)
             # 1–4. each (micro-)batch climbs from θ and comes back to it
-            climbs = [
-                climb(
-                    self.params, part, self.rho, self.steps, self.adaptive, self.eta, "SAM.step", self._kept
-                )
-                for part in parts
-            ]
+            climbs = [self._climb(part) for part in parts]
         # 5. the base optimizer's step at θ with g_k (with m: the mean of the micro-batches' g_k)
         self._descend(mean_gradient(climbs, len(self.params)))
         self.diagnostics = mean_diagnostics(climbs, with_count=self.m is not None)
@@ -166,6 +170,11 @@ class SAM(SharpnessAware):
             if len(climbs) == 1
             else Tensor(self.diagnostics["loss"], dtype=climbs[0].loss.dtype)
         )
+
+    def _climb(self, closure) -> Climb:
+        """Moments 1–4 on one (micro-)batch; the diagnostics need no ϑ_k − θ vector."""
+        settings = (self.rho, self.steps, self.adaptive, self.eta)
+        return climb(self.params, closure, *settings, "SAM.step", new=self._kept, displacement=False)
 
     # ---- the settings, checked (constructor and load_state_dict) -------------------------
     def _settings(self, rho, steps, adaptive, eta, m=None) -> dict:
