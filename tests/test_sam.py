@@ -538,3 +538,21 @@ def test_sam_and_xsam_follow_the_same_bits_with_kept_points_and_with_new_ones(ma
         losses = [opt.step(lambda model=model: F.cross_entropy(model(x), y)).item() for _ in range(6)]
         runs.append((losses, _bits(model.state_dict().values())))
     assert runs[0] == runs[1]
+
+
+def test_sam_k1_diagnostics_from_g0_equal_those_from_the_vector_theta1_minus_theta(float64):
+    # SAM (k = 1) takes ‖ϑ₁ − θ‖ and cos ψ from g₀; XSAM builds ϑ₁ − θ and measures it
+    rng = np.random.default_rng(5)
+    x, y = ms.Tensor(rng.standard_normal((8, 5))), ms.Tensor(rng.integers(0, 3, 8))
+    seen = []
+    for make in (lambda b: optim.SAM(b, rho=0.07), lambda b: optim.XSAM(b, rho=0.07, search_every=0)):
+        ms.manual_seed(2)
+        model = nn.Sequential(nn.Linear(5, 6), nn.Sigmoid(), nn.Linear(6, 3))
+        opt = make(optim.SGD(model.parameters(), lr=0.1))
+        opt.step(lambda model=model: F.cross_entropy(model(x), y))
+        seen.append(opt.diagnostics)
+    sam, xsam = seen
+    assert sam["ascent_distance"] == pytest.approx(xsam["ascent_distance"], rel=1e-12)
+    assert sam["ascent_distance"] == pytest.approx(0.07, rel=1e-9)
+    assert sam["cos_psi"] == pytest.approx(xsam["cos_psi"], rel=1e-12)
+    assert 0.0 < abs(sam["cos_psi"]) < 1.0  # a real angle, not a degenerate case
