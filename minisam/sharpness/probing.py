@@ -13,7 +13,6 @@ gradient that is not finite where the measurement needs one stops it with an err
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
 from .. import backend, checks, rng
@@ -61,11 +60,11 @@ def theta_restored(params):
 @contextmanager
 def stream_kept_on_error():
     """If the block raises, the random stream is put back: a failed measurement draws nothing."""
-    stream = rng.get_rng_state()
+    stream = rng.saved()
     try:
         yield
     except BaseException:
-        rng.set_rng_state(stream)
+        rng.restore(stream)
         raise
 
 
@@ -90,11 +89,7 @@ def loss_and_gradient_at(closure, params, who: str):
         get_array_module(p.data).zeros_like(p.data) if g is None else g
         for p, g in zip(params, grads, strict=True)
     ]
-    value = float(loss.item())
-    if not math.isfinite(value):
-        raise ValueError(
-            f"{who}: the closure returned a non-finite loss ({value}) at a point the measurement probes"
-        )
+    value = float(loss.item())  # finite: loss_and_gradients refuses NaN and inf (vector.NonFiniteLoss)
     if not all(bool(get_array_module(g).isfinite(g).all()) for g in grads):
         raise ValueError(
             f"{who}: the gradient of the loss holds NaN or infinite values at a point the measurement probes"
