@@ -88,9 +88,9 @@ def subtract(xs, ys) -> list:
 
 class KeptArrays:
     """New vectors written into arrays kept from call to call. ``SAM`` and ``XSAM`` each
-    keep one, for the climb's points ϑ₁ … ϑ_k, the displacement ϑ_k − θ and (XSAM) v₀.
+    keep one, for the climb's points ϑ₁ … ϑ_k and the displacement ϑ_k − θ.
 
-    ``add_scaled``, ``subtract`` and ``unit`` compute exactly what the functions of the
+    ``add_scaled`` and ``subtract`` compute exactly what the functions of the
     same names in this module compute (the same operations in the same order, so the same
     bits), but write the result into one of two sets of arrays, used in turn: a result
     stays intact through the next call, which may read it, and is overwritten by the call
@@ -126,13 +126,6 @@ class KeptArrays:
         out = self._next(xs)
         for o, x, y in zip(out, xs, ys, strict=True):
             get_array_module(x).subtract(x, y, out=o)
-        return list(out)
-
-    def unit(self, xs, length: float) -> list:
-        """x/(‖x‖ + ε₀), with ‖x‖ given (as ``unit(xs, length)``)."""
-        out, a = self._next(xs), 1.0 / (length + EPS0)
-        for o, x in zip(out, xs, strict=True):
-            get_array_module(x).multiply(x, a, out=o)
         return list(out)
 
 

@@ -72,7 +72,8 @@ class Climb:
     loss: Tensor  # L(θ), detached
     grad_norms: list  # ‖g₀‖ … ‖g_{k−1}‖
     ascent_loss: float  # L(ϑ_k)
-    displacement: list | None  # ϑ_k − θ (kept arrays last until the next climb); None if skipped
+    displacement: list  # ϑ_k − θ = displacement_scale·displacement; for k = 1 (not ASAM) g₀ itself
+    displacement_scale: float  # a = ρ/(‖g₀‖ + ε₀) for k = 1 (not ASAM), else 1
     gk: list  # g_k = ∇L(ϑ_k)
     distance: float  # ‖ϑ_k − θ‖
     gk_norm: float  # ‖g_k‖
@@ -97,12 +98,9 @@ class Climb:
         }
 
 
-def climb(
-    params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step", new=vector, displacement=True
-) -> Climb:
+def climb(params, closure, rho, steps, adaptive=False, eta=0.01, who="SAM.step", new=vector) -> Climb:
     """SAM's moments 1–3 on the closure's batch. The parameters hold θ again on return.
-    ``new`` makes the points and the displacement (see ``ascend``). ``displacement=False``
-    (SAM, whose diagnostics need only ‖ϑ_k − θ‖ and cos ψ) skips building ϑ_k − θ for k = 1."""
+    ``new`` makes the points and the displacement (see ``ascend``)."""
     # 1. the loss and gradient at θ: the one pass that may update BatchNorm's statistics
     loss, grads = vector.loss_and_gradients(closure, params, who)
     moving = [i for i, g in enumerate(grads) if g is not None]
@@ -122,17 +120,17 @@ def climb(
     # (4. back to θ: gradient_at hands θ's own arrays back after every pass)
     g0 = [grads[i] for i in moving]
     point, grad_norms, ascent_loss, gk = ascend(theta, g0, gradient_at, rho, steps, adaptive, eta, new)
-    if steps == 1 and not adaptive and not displacement:
-        # ϑ₁ − θ = a·g₀, a = ρ/(‖g₀‖ + ε₀) (up to rounding): its length and its product with g_k
-        # come from g₀ without building the vector
-        a, d = rho / (grad_norms[0] + EPS0), None
-        distance, along = a * grad_norms[0], a * vector.dot(g0, gk)
+    if steps == 1 and not adaptive:
+        # ϑ₁ − θ = a·g₀ with a = ρ/(‖g₀‖ + ε₀), kept as the pair (a, g₀): exact and free, where
+        # (θ + a·g₀) − θ would cost a pass and lose a·g₀'s low bits wherever |θ| ≫ |a·g₀|
+        d, scale, d_norm = g0, rho / (grad_norms[0] + EPS0), grad_norms[0]
     else:
         d = new.subtract(point, theta)
-        distance, along = vector.norm(d), vector.dot(d, gk)
+        scale, d_norm = 1.0, vector.norm(d)
+    distance, along = scale * d_norm, scale * vector.dot(d, gk)  # ‖ϑ_k − θ‖, ⟨ϑ_k − θ, g_k⟩
     gk_norm = vector.norm(gk)
     cos_psi = along / ((distance + EPS0) * (gk_norm + EPS0))
-    return Climb(moving, theta, loss, grad_norms, ascent_loss, d, gk, distance, gk_norm, cos_psi)
+    return Climb(moving, theta, loss, grad_norms, ascent_loss, d, scale, gk, distance, gk_norm, cos_psi)
 
 
 class SAM(SharpnessAware):
@@ -172,9 +170,9 @@ class SAM(SharpnessAware):
         )
 
     def _climb(self, closure) -> Climb:
-        """Moments 1–4 on one (micro-)batch; the diagnostics need no ϑ_k − θ vector."""
+        """Moments 1–4 on one (micro-)batch."""
         settings = (self.rho, self.steps, self.adaptive, self.eta)
-        return climb(self.params, closure, *settings, "SAM.step", new=self._kept, displacement=False)
+        return climb(self.params, closure, *settings, "SAM.step", new=self._kept)
 
     # ---- the settings, checked (constructor and load_state_dict) -------------------------
     def _settings(self, rho, steps, adaptive, eta, m=None) -> dict:
