@@ -50,6 +50,24 @@ def test_xsam_alpha_0_with_k_1_gives_norm_g1_times_g0_over_norm_g0(float64):
     np.testing.assert_allclose(base.received[0][0], expected, rtol=1e-10)
 
 
+def test_v0_for_k_1_is_g0s_direction_to_float32_rounding_even_where_theta_is_large():
+    # ϑ₁ − θ is the climb's step a·g₀ itself, not (θ + a·g₀) − θ: in float32 that subtraction keeps
+    # only the digits of a·g₀ above θ's rounding (here |θ| ≈ 100, |a·g₀| ≈ 1e-3: a few 1e-3 relative)
+    rng = np.random.default_rng(4)
+    start = (100.0 + rng.standard_normal(50)).astype(np.float32)
+    target = start + rng.standard_normal(50).astype(np.float32)  # θ − target is exact in float32
+    theta, target_tensor = nn.Parameter(start.copy()), ms.Tensor(target)
+    base = GradientRecorder([theta])
+    optim.XSAM(base, rho=0.01, alpha=0.0, search_every=0).step(
+        lambda: 0.5 * ((theta - target_tensor) ** 2).sum()
+    )
+    got = base.received[0][0]
+    assert got.dtype == np.float32
+    g0 = start.astype(np.float64) - target  # the gradient at θ, exactly
+    direction = got.astype(np.float64) / np.linalg.norm(got.astype(np.float64))
+    np.testing.assert_allclose(direction, g0 / np.linalg.norm(g0), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 1.7, 2.0])
 @pytest.mark.parametrize("k", [1, 2])
 def test_xsam_update_norm_is_the_norm_of_gk_for_every_alpha(float64, alpha, k):
