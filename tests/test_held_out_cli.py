@@ -585,6 +585,11 @@ def test_a_ctrl_c_while_python_m_minisam_is_still_importing_the_package_is_one_l
 
 
 def test_importing_minisam_in_a_program_leaves_its_ctrl_c_alone():
-    code = "import signal, minisam; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    # the program's own handler is set first: a shell that starts its background jobs with Ctrl-C
+    # ignored would otherwise leave Python's default handler out, whatever minisam does
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); import minisam; "
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.stdout.strip() == "True", done.stderr
